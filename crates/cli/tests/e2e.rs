@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `eddy` binary serving real projects with real Node.js processes,
+//! driven over real HTTP on loopback.
+
+mod e2e {
+    pub mod fixtures;
+    pub mod fluid;
+    pub mod support;
+}
