@@ -1,0 +1,205 @@
+//! Body wrappers on both sides of an instance: the response body keeps the invocation's slot (and
+//! its `maxDuration` deadline) until it ends or is dropped; the request body can be handed to a
+//! second instance when the first refused it without reading it.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_runtime::{Body, BoxError, empty_body};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::time::{Instant, Sleep};
+
+use crate::admit::Slot;
+
+/// The error a response body ends with when it is still streaming at the invocation's
+/// `maxDuration`. The gateway can find it with `downcast_ref` to log `FUNCTION_INVOCATION_TIMEOUT`
+/// (the status line has already been sent by then).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "function {function}: response still streaming at maxDuration of {max_duration:?}; the rest \
+     of the body was cut off (raise maxDuration or end the response sooner)"
+)]
+pub struct MaxDurationExceeded {
+    pub function: String,
+    pub max_duration: Duration,
+}
+
+/// A response body that holds its invocation's slot until the body ends, fails or is dropped,
+/// and ends with [`MaxDurationExceeded`] if it is still streaming at the deadline.
+pub(crate) struct SlotBody {
+    inner: Body,
+    /// `None` once the body is over: the slot has been given back.
+    slot: Option<Slot>,
+    deadline: Pin<Box<Sleep>>,
+    function: Arc<str>,
+    max_duration: Duration,
+}
+
+impl SlotBody {
+    pub(crate) fn wrap(
+        inner: Body,
+        slot: Slot,
+        deadline: Instant,
+        function: Arc<str>,
+        max_duration: Duration,
+    ) -> Body {
+        SlotBody {
+            inner,
+            slot: Some(slot),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            function,
+            max_duration,
+        }
+        .boxed_unsync()
+    }
+}
+
+impl http_body::Body for SlotBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let Some(slot) = &this.slot else {
+            return Poll::Ready(None);
+        };
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            tracing::warn!(
+                name: "invoke",
+                function = %this.function,
+                instance = %slot.id,
+                max_duration_ms = this.max_duration.as_millis() as u64,
+                "response body cut off at maxDuration"
+            );
+            // Dropping the instance's body cancels the invocation on the instance.
+            this.inner = empty_body();
+            this.slot = None;
+            return Poll::Ready(Some(Err(Box::new(MaxDurationExceeded {
+                function: this.function.to_string(),
+                max_duration: this.max_duration,
+            }))));
+        }
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) {
+            this.slot = None;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.slot.is_none() || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.slot.is_none() {
+            SizeHint::with_exact(0)
+        } else {
+            self.inner.size_hint()
+        }
+    }
+}
+
+/// A request body that may be sent twice: each [`ReplayBody::share`] reads the same underlying
+/// body, and [`ReplayBody::rewind`] tells whether nobody has read from it yet, so that a retry
+/// sends the complete body.
+pub(crate) struct ReplayBody {
+    shared: Arc<Mutex<Shared>>,
+}
+
+struct Shared {
+    body: Body,
+    touched: bool,
+}
+
+impl ReplayBody {
+    pub(crate) fn new(body: Body) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Shared {
+                body,
+                touched: false,
+            })),
+        }
+    }
+
+    /// A body reading from the shared one.
+    pub(crate) fn share(&self) -> Body {
+        SharedBody {
+            shared: Arc::clone(&self.shared),
+        }
+        .boxed_unsync()
+    }
+
+    /// Whether no frame has been read yet, so the body can be sent again from the start.
+    pub(crate) fn rewind(&self) -> bool {
+        !lock(&self.shared).touched
+    }
+}
+
+struct SharedBody {
+    shared: Arc<Mutex<Shared>>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // The body is only polled under this lock; a panic inside a poll leaves it as usable as
+    // any body whose poll panicked.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl http_body::Body for SharedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut shared = lock(&self.shared);
+        shared.touched = true;
+        Pin::new(&mut shared.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        lock(&self.shared).body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        lock(&self.shared).body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_runtime::full_body;
+    use http_body::Body as _;
+
+    #[tokio::test]
+    async fn replayed_body_is_sent_whole_when_the_first_reader_never_read() {
+        let replay = ReplayBody::new(full_body("hello"));
+        let first = replay.share();
+        assert_eq!(first.size_hint().exact(), Some(5));
+        drop(first);
+        assert!(replay.rewind());
+        let second = replay
+            .share()
+            .collect()
+            .await
+            .expect("full body")
+            .to_bytes();
+        assert_eq!(second, Bytes::from_static(b"hello"));
+    }
+
+    #[tokio::test]
+    async fn replayed_body_refuses_to_rewind_once_read() {
+        let replay = ReplayBody::new(full_body("hello"));
+        let _ = replay.share().collect().await;
+        assert!(!replay.rewind());
+    }
+}
