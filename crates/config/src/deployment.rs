@@ -18,9 +18,31 @@ pub struct Deployment {
     /// project's `public/` or root). `None` serves no static files.
     pub static_root: Option<PathBuf>,
     /// Files under `static_root` never to serve (relative paths, `/`-separated), e.g. `vercel.json`.
+    /// An entry ending in `/` excludes a directory and everything in it; the entry `.*`
+    /// excludes every path with a segment starting with `.` except `.well-known`. Ask
+    /// [`Deployment::is_static_excluded`] rather than reading these by hand.
     pub static_exclude: Vec<String>,
     /// Functions by URL path without a leading slash, e.g. `api/users/[id]`.
     pub functions: BTreeMap<String, FunctionSpec>,
+}
+
+impl Deployment {
+    /// Whether a path under `static_root` (relative, `/`-separated, no leading `/`) must not be
+    /// served, per [`Deployment::static_exclude`].
+    pub fn is_static_excluded(&self, relative: &str) -> bool {
+        let relative = relative.trim_start_matches('/');
+        self.static_exclude.iter().any(|entry| {
+            if entry == ".*" {
+                relative
+                    .split('/')
+                    .any(|segment| segment.starts_with('.') && segment != ".well-known")
+            } else if let Some(dir) = entry.strip_suffix('/') {
+                relative == dir || relative.starts_with(entry.as_str())
+            } else {
+                relative == entry
+            }
+        })
+    }
 }
 
 /// One function, fully resolved (precedence applied: code > vercel.json > defaults).
@@ -49,4 +71,35 @@ pub struct FunctionSpec {
     pub should_add_helpers: bool,
     pub use_web_api: bool,
     pub aws_lambda_handler: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_exclusion_covers_directories_dotfiles_and_exact_files() {
+        let deployment = Deployment {
+            static_exclude: vec!["api/".into(), ".*".into(), "vercel.json".into()],
+            ..Deployment::default()
+        };
+        for excluded in [
+            "api",
+            "api/a.js",
+            ".env",
+            "x/.git/config",
+            "vercel.json",
+            "/vercel.json",
+        ] {
+            assert!(deployment.is_static_excluded(excluded), "{excluded}");
+        }
+        for served in [
+            "apis.html",
+            "index.html",
+            ".well-known/security.txt",
+            "a/vercel.json",
+        ] {
+            assert!(!deployment.is_static_excluded(served), "{served}");
+        }
+    }
 }

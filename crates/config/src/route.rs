@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// One entry of `routes`: either a phase marker (`{"handle": "filesystem"}`) or a source route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "routes are built once per deployment and read-only after; boxing would burden every match in the router"
+)]
 pub enum Route {
     Handle(HandleRoute),
     Source(SourceRoute),
@@ -98,6 +102,10 @@ pub enum Condition {
 /// A condition value: a regex string, or a matcher object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful per route, built once per deployment; boxing would burden every match in the router"
+)]
 pub enum Matcher {
     Regex(String),
     Object(MatcherObject),
