@@ -136,3 +136,182 @@ impl Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use eddy_runtime::{Instance, InvokeError};
+    use http_body_util::BodyExt;
+    use tokio::time::{Instant, sleep};
+
+    use super::InvokeFailure;
+    use crate::MaxDurationExceeded;
+    use crate::fake::{FakeRuntime, call, config, invocation, pool, settle};
+
+    #[tokio::test(start_paused = true)]
+    async fn slot_is_held_until_the_streamed_body_ends() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(1, 1));
+        let streaming = pool
+            .invoke(invocation("/stream/100/5", ""))
+            .await
+            .expect("admitted");
+        let next = tokio::spawn({
+            let pool = pool.clone();
+            async move { call(&pool, "/sleep/0").await }
+        });
+        sleep(Duration::from_millis(50)).await;
+        let snapshot = pool.snapshot();
+        assert_eq!(snapshot.instances[0].in_flight, 1);
+        assert_eq!(snapshot.queued, 1);
+        let started = Instant::now();
+        let body = streaming
+            .response
+            .into_body()
+            .collect()
+            .await
+            .expect("stream ends");
+        assert_eq!(body.to_bytes().len(), 5);
+        assert_eq!(started.elapsed(), Duration::from_millis(450));
+        let next = next.await.expect("task").expect("served after the stream");
+        assert_eq!(next.queued, Duration::from_millis(500));
+        assert_eq!(runtime.spawn_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_a_streaming_body_frees_its_slot_and_cancels_it_on_the_instance() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(1, 1));
+        let held = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        let next = tokio::spawn({
+            let pool = pool.clone();
+            async move { call(&pool, "/sleep/0").await }
+        });
+        sleep(Duration::from_secs(5)).await;
+        assert!(!next.is_finished());
+        drop(held);
+        let next = next
+            .await
+            .expect("task")
+            .expect("served once the body was dropped");
+        assert_eq!(next.queued, Duration::from_secs(5));
+        assert_eq!(runtime.instance(0).running(), 0);
+        assert_eq!(pool.snapshot().instances[0].in_flight, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_ends_only_the_invocation_that_exceeded_max_duration() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(10, 1);
+        cfg.max_duration = Duration::from_secs(1);
+        let pool = pool(&runtime, cfg);
+        let slow = tokio::spawn({
+            let pool = pool.clone();
+            async move { call(&pool, "/sleep/5000").await }
+        });
+        sleep(Duration::from_millis(600)).await;
+        let held = pool
+            .invoke(invocation("/stream/100/5", ""))
+            .await
+            .expect("admitted");
+        match slow.await.expect("task") {
+            Err(InvokeFailure::Timeout { max_duration, .. }) => {
+                assert_eq!(max_duration, Duration::from_secs(1));
+            }
+            other => panic!("expected Timeout, got {other:?}"),
+        }
+        // The slow invocation is cancelled on the instance; the other one keeps streaming.
+        assert_eq!(runtime.instance(0).running(), 1);
+        let body = held
+            .response
+            .into_body()
+            .collect()
+            .await
+            .expect("the other body ends");
+        assert_eq!(body.to_bytes().len(), 5);
+        let after = call(&pool, "/sleep/0")
+            .await
+            .expect("instance still serves");
+        assert_eq!(after.instance, runtime.instance(0).id());
+        assert_eq!(runtime.spawn_calls(), 1);
+        assert_eq!(pool.snapshot().instances[0].in_flight, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn body_still_streaming_at_max_duration_ends_with_an_error() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(10, 1);
+        cfg.max_duration = Duration::from_secs(1);
+        let pool = pool(&runtime, cfg);
+        let invoked = pool
+            .invoke(invocation("/stream/300/10", ""))
+            .await
+            .expect("admitted");
+        let mut body = invoked.response.into_body();
+        let mut chunks = 0;
+        let error = loop {
+            match body.frame().await {
+                Some(Ok(_)) => chunks += 1,
+                Some(Err(error)) => break error,
+                None => panic!("body ended without the maxDuration error"),
+            }
+        };
+        assert_eq!(chunks, 3);
+        let exceeded = error
+            .downcast_ref::<MaxDurationExceeded>()
+            .expect("error is MaxDurationExceeded");
+        assert_eq!(exceeded.max_duration, Duration::from_secs(1));
+        assert!(body.frame().await.is_none());
+        assert_eq!(runtime.instance(0).running(), 0);
+        assert_eq!(pool.snapshot().instances[0].in_flight, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_invocation_is_retried_once_on_another_instance_with_its_body() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(10, 5));
+        call(&pool, "/sleep/0")
+            .await
+            .expect("warms the first instance");
+        let first = runtime.instance(0);
+        first.refuse_next();
+        let invoked = pool
+            .invoke(invocation("/echo", "payload"))
+            .await
+            .expect("retried");
+        assert_eq!(invoked.instance, runtime.instance(1).id());
+        let body = invoked.response.into_body().collect().await.expect("echo");
+        assert_eq!(body.to_bytes(), "payload");
+        settle().await;
+        // The refusing instance takes no more work and is drained.
+        assert_eq!(first.drains(), 1);
+        let snapshot = pool.snapshot();
+        assert_eq!(snapshot.instances.len(), 1);
+        assert_eq!(snapshot.instances[0].id, runtime.instance(1).id());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn second_refusal_fails_the_invocation_without_a_third_try() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        runtime.refuse_everything();
+        let pool = pool(&runtime, config(10, 5));
+        let failure = call(&pool, "/sleep/0").await.expect_err("refused twice");
+        assert!(matches!(
+            failure,
+            InvokeFailure::Invoke {
+                source: InvokeError::Unavailable { .. },
+                ..
+            }
+        ));
+        assert!(
+            failure
+                .to_string()
+                .starts_with("function api/fake: instance i2")
+        );
+        assert_eq!(runtime.spawn_calls(), 2);
+    }
+}

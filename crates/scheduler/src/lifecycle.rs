@@ -261,3 +261,270 @@ pub(crate) async fn reap(pool: Weak<Pool>) {
         tokio::time::sleep_until(next).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use eddy_runtime::{Health, Instance};
+    use tokio::time::{Instant, sleep};
+
+    use crate::fake::{FakeRuntime, call, config, invocation, pool, settle};
+    use crate::{InstanceState, InvokeFailure};
+
+    fn draining() -> Health {
+        Health::Draining {
+            reason: "uncaught exception".into(),
+        }
+    }
+
+    fn exited() -> Health {
+        Health::Exited {
+            reason: "exit code 1".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn draining_instance_finishes_in_flight_work_gets_none_new_then_is_drained() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(10, 5));
+        let in_flight = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        let first = runtime.instance(0);
+        first.set_health(draining());
+        settle().await;
+        assert_eq!(pool.snapshot().instances[0].state, InstanceState::Draining);
+        let next = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        assert_ne!(next.instance, first.id());
+        assert!(next.cold);
+        assert_eq!(first.received(), 1);
+        assert_eq!(
+            first.drains(),
+            0,
+            "drained while an invocation was in flight"
+        );
+        drop(in_flight);
+        settle().await;
+        assert_eq!(first.drains(), 1);
+        let snapshot = pool.snapshot();
+        assert_eq!(snapshot.instances.len(), 1);
+        assert_eq!(snapshot.instances[0].id, next.instance);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exited_instance_is_removed_and_replaced_on_next_request() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(10, 5));
+        let first = call(&pool, "/sleep/0").await.expect("served");
+        runtime.instance(0).set_health(exited());
+        settle().await;
+        assert!(pool.snapshot().instances.is_empty());
+        assert_eq!(runtime.spawn_calls(), 1, "replaced before anyone needed it");
+        let second = call(&pool, "/sleep/0")
+            .await
+            .expect("served by a replacement");
+        assert_ne!(second.instance, first.instance);
+        assert!(second.cold);
+        assert_eq!(runtime.instance(0).drains(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queued_requests_get_a_replacement_when_the_capped_instance_exits() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(1, 1));
+        let _stuck = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { call(&pool, "/sleep/0").await }
+        });
+        sleep(Duration::from_secs(1)).await;
+        assert_eq!(runtime.spawn_calls(), 1);
+        runtime.instance(0).set_health(exited());
+        let done = waiting
+            .await
+            .expect("task")
+            .expect("served by the replacement");
+        assert_eq!(done.instance, runtime.instance(1).id());
+        assert!(done.cold);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spawn_failure_fails_every_waiter_then_backs_off_for_a_second() {
+        let runtime = FakeRuntime::new(Duration::from_millis(100));
+        runtime.fail_next_spawns(1);
+        let pool = pool(&runtime, config(10, 5));
+        let mut waiters = tokio::task::JoinSet::new();
+        for _ in 0..3 {
+            let pool = pool.clone();
+            waiters.spawn(async move { call(&pool, "/sleep/0").await });
+        }
+        while let Some(result) = waiters.join_next().await {
+            match result.expect("task") {
+                Err(InvokeFailure::Spawn(error)) => {
+                    assert!(error.to_string().contains("SyntaxError: boom"));
+                }
+                other => panic!("expected Spawn, got {other:?}"),
+            }
+        }
+        assert_eq!(runtime.spawn_calls(), 1);
+        // Inside the back-off window: fails at once with the last error, no new attempt.
+        let started = Instant::now();
+        let fast = call(&pool, "/sleep/0").await.expect_err("backing off");
+        assert!(matches!(fast, InvokeFailure::Spawn(_)));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(runtime.spawn_calls(), 1);
+        sleep(Duration::from_secs(1)).await;
+        let fixed = call(&pool, "/sleep/0")
+            .await
+            .expect("the next attempt works");
+        assert!(fixed.cold);
+        assert_eq!(runtime.spawn_calls(), 2);
+        let snapshot = pool.snapshot();
+        assert_eq!(snapshot.spawn_failures_total, 1);
+        assert_eq!(snapshot.instances_started_total, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_instance_retires_after_idle_timeout() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(10, 5);
+        cfg.idle_timeout = Duration::from_secs(60);
+        let pool = pool(&runtime, cfg);
+        call(&pool, "/sleep/0").await.expect("served");
+        sleep(Duration::from_secs(59)).await;
+        assert_eq!(pool.snapshot().instances.len(), 1);
+        assert_eq!(pool.snapshot().instances[0].idle_ms, 59_000);
+        sleep(Duration::from_secs(2)).await;
+        settle().await;
+        assert!(pool.snapshot().instances.is_empty());
+        assert_eq!(runtime.instance(0).drains(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_instance_is_not_retired_for_idleness() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(10, 5);
+        cfg.idle_timeout = Duration::from_secs(60);
+        let pool = pool(&runtime, cfg);
+        let held = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        sleep(Duration::from_secs(300)).await;
+        assert_eq!(pool.snapshot().instances.len(), 1);
+        assert_eq!(runtime.instance(0).drains(), 0);
+        drop(held);
+        sleep(Duration::from_secs(61)).await;
+        assert!(pool.snapshot().instances.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warm_minimum_is_started_eagerly_kept_when_idle_and_replaced_after_exit() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(10, 5);
+        cfg.min_instances = 2;
+        cfg.idle_timeout = Duration::from_secs(10);
+        let pool = pool(&runtime, cfg);
+        sleep(Duration::from_millis(20)).await;
+        let ready = |pool: &crate::Pool| {
+            pool.snapshot()
+                .instances
+                .iter()
+                .filter(|i| i.state == InstanceState::Ready)
+                .count()
+        };
+        assert_eq!(ready(&pool), 2);
+        sleep(Duration::from_secs(60)).await;
+        assert_eq!(ready(&pool), 2);
+        assert_eq!(
+            runtime.instance(0).drains() + runtime.instance(1).drains(),
+            0
+        );
+        runtime.instance(0).set_health(exited());
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(ready(&pool), 2);
+        assert_eq!(runtime.spawn_calls(), 3);
+        let served = call(&pool, "/sleep/0").await.expect("served");
+        assert!(!served.cold);
+        assert_eq!(served.queued, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_instances_above_the_warm_minimum_retire() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(1, 5);
+        cfg.min_instances = 1;
+        cfg.idle_timeout = Duration::from_secs(10);
+        let pool = pool(&runtime, cfg);
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..3 {
+            let pool = pool.clone();
+            calls.spawn(async move { call(&pool, "/sleep/100").await });
+        }
+        while let Some(done) = calls.join_next().await {
+            done.expect("task").expect("served");
+        }
+        assert_eq!(pool.snapshot().instances.len(), 3);
+        sleep(Duration::from_secs(11)).await;
+        assert_eq!(pool.snapshot().instances.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retire_all_drains_every_instance_and_fails_waiters_with_shutdown() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let pool = pool(&runtime, config(1, 2));
+        let _a = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        let _b = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { call(&pool, "/sleep/0").await }
+        });
+        sleep(Duration::from_millis(5)).await;
+        assert_eq!(pool.snapshot().queued, 1);
+        pool.retire_all().await;
+        assert!(matches!(
+            waiting.await.expect("task"),
+            Err(InvokeFailure::Shutdown { .. })
+        ));
+        assert_eq!(runtime.instance(0).drains(), 1);
+        assert_eq!(runtime.instance(1).drains(), 1);
+        assert!(pool.snapshot().instances.is_empty());
+        let later = call(&pool, "/sleep/0").await.expect_err("retired");
+        assert!(matches!(later, InvokeFailure::Shutdown { .. }));
+        assert_eq!(runtime.spawn_calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retire_all_waits_for_and_drains_instances_still_starting() {
+        let runtime = FakeRuntime::new(Duration::from_secs(3));
+        let pool = pool(&runtime, config(10, 2));
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { call(&pool, "/sleep/0").await }
+        });
+        sleep(Duration::from_secs(1)).await;
+        let started = Instant::now();
+        pool.retire_all().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(runtime.instance(0).drains(), 1);
+        assert!(matches!(
+            waiting.await.expect("task"),
+            Err(InvokeFailure::Shutdown { .. })
+        ));
+        assert!(pool.snapshot().instances.is_empty());
+    }
+}

@@ -125,3 +125,62 @@ impl Pool {
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use eddy_runtime::Health;
+    use tokio::time::sleep;
+
+    use crate::fake::{FakeRuntime, config, invocation, pool, settle};
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshot_shows_each_instance_state_with_runtime_stats_as_json() {
+        let runtime = FakeRuntime::new(Duration::from_millis(100));
+        let pool = pool(&runtime, config(4, 3));
+        let held = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        let second = pool
+            .invoke(invocation("/hold", ""))
+            .await
+            .expect("admitted");
+        runtime.instance(0).set_health(Health::Draining {
+            reason: "uncaught exception".into(),
+        });
+        settle().await;
+        let starting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.invoke(invocation("/sleep/0", "")).await.map(|_| ()) }
+        });
+        sleep(Duration::from_millis(30)).await;
+        let json = serde_json::to_value(pool.snapshot()).expect("serializable");
+        assert_eq!(json["function"], "api/fake");
+        assert_eq!(json["max_concurrency"], 4);
+        assert_eq!(json["queued"], 1);
+        assert_eq!(json["invocations_total"], 3);
+        assert_eq!(json["cold_starts_total"], 1);
+        assert_eq!(json["instances_started_total"], 1);
+        let instances = json["instances"].as_array().expect("array");
+        assert_eq!(instances.len(), 2);
+        assert_eq!(instances[0]["state"], "starting");
+        assert_eq!(instances[0]["id"], 2);
+        assert_eq!(instances[0]["cold_start_ms"], 30);
+        assert_eq!(instances[1]["state"], "draining");
+        assert_eq!(instances[1]["id"], 1);
+        assert_eq!(instances[1]["pid"], 1001);
+        assert_eq!(instances[1]["in_flight"], 2);
+        assert_eq!(instances[1]["cold_start_ms"], 42);
+        assert_eq!(instances[1]["cpu_ms"], 7);
+        drop((held, second));
+        starting
+            .await
+            .expect("task")
+            .expect("served by the replacement");
+        let after = pool.snapshot();
+        assert_eq!(after.instances.len(), 1);
+        assert_eq!(after.instances[0].served, 1);
+    }
+}
