@@ -1,1 +1,17 @@
-//! placeholder; see ARCHITECTURE.md
+//! eddy-build: a project directory to the [`Deployment`](eddy_config::Deployment) eddy serves.
+//!
+//! [`plan`] detects the functions under `api/` (zero-config, by file extension), reads
+//! `vercel.json` and each function's in-code config, transpiles TypeScript with esbuild into
+//! a cache, resolves every function's settings and asks `eddy-router` for the routes. One
+//! broken function never hides the others: it is reported in [`Plan::errors`].
+//!
+//! It does not run functions, and it does not (yet) write a Build Output v3 tree.
+//! Neighbours: `eddy-config` parses and resolves configuration; `eddy-router` builds routes;
+//! the cli's `eddy dev` calls [`plan`] on start and on every file save.
+
+mod detect;
+mod plan;
+mod transpile;
+
+pub use plan::{BuildError, FunctionBuildError, FunctionError, Plan, PlanOptions, plan};
+pub use transpile::TranspileError;

@@ -1,0 +1,384 @@
+//! [`plan`]: a project directory to the [`Deployment`] that `eddy dev` serves. Called on
+//! every file save, so it does only what changed needs: detection and config reading are
+//! cheap, and transpiled TypeScript is reused while its inputs are unchanged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use eddy_config::{
+    CodeConfig, ConfigError, Deployment, FunctionEntry, ProjectConfig, VercelJson,
+    parse_vercel_json, read_code_config, resolve_function,
+};
+use eddy_router::RouteError;
+
+use crate::detect::{self, Detected, Language};
+use crate::transpile::{self, Job, TranspileError};
+
+/// How to plan a project.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The platform's environment for every function, e.g. `VERCEL=1`,
+    /// `VERCEL_ENV=development`, `VERCEL_REGION=dev1`. Wins over `vercel.json` `env`.
+    pub env: BTreeMap<String, String>,
+    /// The esbuild binary for TypeScript; `None` looks in `$EDDY_ESBUILD`, then
+    /// `node_modules/.bin/esbuild` in the project or a parent, then `PATH`.
+    pub esbuild: Option<PathBuf>,
+    /// Where transpiled functions are written; a relative path is taken from the project.
+    /// Keep it inside the project so bundles resolve the project's `node_modules`.
+    pub cache_dir: PathBuf,
+    /// The deployment id; `None` derives a stable `dpl_dev_…` id from the project path.
+    pub deployment_id: Option<String>,
+}
+
+impl PlanOptions {
+    /// Defaults for a project: no extra env, esbuild looked up, cache in `.vercel/eddy`.
+    pub fn new(project: &Path) -> Self {
+        Self {
+            env: BTreeMap::new(),
+            esbuild: None,
+            cache_dir: project.join(".vercel").join("eddy"),
+            deployment_id: None,
+        }
+    }
+}
+
+/// The result of planning: what can be served, and what cannot.
+#[derive(Debug)]
+pub struct Plan {
+    /// Every function that planned cleanly, the routes and the static files.
+    pub deployment: Deployment,
+    /// Functions that failed to plan (bad config, TypeScript errors, conflicting files). Their
+    /// paths still have routes, so the server can answer 500 with the error for them.
+    pub errors: Vec<FunctionBuildError>,
+    /// Things worth telling the user that do not stop any function, e.g. a `functions` glob
+    /// that matches no file.
+    pub warnings: Vec<String>,
+}
+
+/// A project that cannot be planned at all.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "{} is not a project eddy can serve: it looks for a directory with an api/ folder of functions, public/, vercel.json, package.json or index.html",
+        dir.display()
+    )]
+    NotAProject { dir: PathBuf },
+    #[error("cannot read {}: {source} (check the file's permissions)", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Routes(#[from] RouteError),
+}
+
+/// One function that could not be planned.
+#[derive(Debug, thiserror::Error)]
+#[error("function {function}: {error}")]
+pub struct FunctionBuildError {
+    /// The function's path, e.g. `api/users/[id]`.
+    pub function: String,
+    /// The file at fault.
+    pub file: PathBuf,
+    pub error: FunctionError,
+}
+
+/// Why one function could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read {}: {source} (check the file's permissions)", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "conflicting_file_path: {} and {} both serve /{path} (rename or remove one of them)",
+        first.display(),
+        second.display()
+    )]
+    ConflictingFilePath {
+        path: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(
+        "conflicting_path_segment: {} uses the dynamic segment [{segment}] twice (give each segment of the path its own name)",
+        file.display()
+    )]
+    ConflictingPathSegment { file: PathBuf, segment: String },
+    #[error(transparent)]
+    Transpile(#[from] TranspileError),
+}
+
+impl FunctionError {
+    /// Vercel's build error code, where it has one.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::ConflictingFilePath { .. } => Some("conflicting_file_path"),
+            Self::ConflictingPathSegment { .. } => Some("conflicting_path_segment"),
+            _ => None,
+        }
+    }
+}
+
+/// Plans a project directory: detects its functions, reads `vercel.json` and in-code config,
+/// transpiles TypeScript, and resolves every function.
+///
+/// A broken `vercel.json` (or a directory that is no project) fails the whole plan; a broken
+/// function only lands in [`Plan::errors`], and the rest is planned.
+pub fn plan(project: &Path, options: &PlanOptions) -> Result<Plan, BuildError> {
+    let not_a_project = || BuildError::NotAProject {
+        dir: project.to_path_buf(),
+    };
+    // Canonical, so esbuild (run from the project) and we agree on every path.
+    let project = &std::fs::canonicalize(project).map_err(|_| not_a_project())?;
+    if !project.is_dir() {
+        return Err(not_a_project());
+    }
+    let vercel_path = project.join("vercel.json");
+    let vercel_text = read_optional(&vercel_path)?;
+    let vercel = match &vercel_text {
+        Some(text) => parse_vercel_json(text, &vercel_path)?,
+        None => VercelJson::default(),
+    };
+    let detection = detect::detect(project);
+    let has_marker = vercel_text.is_some()
+        || project.join("public").is_dir()
+        || project.join("package.json").is_file()
+        || project.join("index.html").is_file();
+    if detection.functions.is_empty() && detection.errors.is_empty() && !has_marker {
+        return Err(not_a_project());
+    }
+    let config = ProjectConfig::new(&vercel, &vercel_path, &options.env)?;
+    let mut errors = detection.errors;
+    let mut warnings = detection.warnings;
+    let mut route_paths: BTreeSet<String> = detection.conflicting_paths.into_iter().collect();
+    let sources: Vec<&str> = detection
+        .functions
+        .iter()
+        .map(|d| d.source_rel.as_str())
+        .collect();
+    warnings.extend(config.unmatched_globs(&sources).into_iter().map(|glob| {
+        format!(
+            "{}: `functions.{glob:?}` matches no function file (fix the glob or remove it)",
+            vercel_path.display()
+        )
+    }));
+
+    let mut ready = Vec::new();
+    for detected in detection.functions {
+        route_paths.insert(detected.path.clone());
+        match code_config(&detected) {
+            Ok(code) => ready.push((detected, code)),
+            Err(error) => errors.push(FunctionBuildError {
+                function: detected.path,
+                file: detected.source,
+                error,
+            }),
+        }
+    }
+    let handlers = handlers(project, options, &ready, &mut errors);
+
+    let runtime_of = |language| runtime_id(language, vercel.bun_version.is_some());
+    let mut functions = BTreeMap::new();
+    for ((detected, code), handler) in ready.into_iter().zip(handlers) {
+        let Some(handler) = handler else { continue };
+        let entry = FunctionEntry {
+            path: detected.path.clone(),
+            runtime: runtime_of(detected.language).to_owned(),
+            root: project.clone(),
+            handler,
+            source: detected.source.clone(),
+            source_rel: detected.source_rel,
+        };
+        match resolve_function(entry, &code, &config) {
+            Ok(spec) => {
+                functions.insert(spec.path.clone(), spec);
+            }
+            Err(error) => errors.push(FunctionBuildError {
+                function: detected.path,
+                file: detected.source,
+                error: error.into(),
+            }),
+        }
+    }
+
+    let route_paths: Vec<&str> = route_paths.iter().map(String::as_str).collect();
+    let routes = eddy_router::project_routes(&vercel, &route_paths)?;
+    let (static_root, static_exclude) = static_files(project, &cache_dir(project, options));
+    Ok(Plan {
+        deployment: Deployment {
+            id: options
+                .deployment_id
+                .clone()
+                .unwrap_or_else(|| dev_deployment_id(project)),
+            routes,
+            static_root: Some(static_root),
+            static_exclude,
+            functions,
+        },
+        errors,
+        warnings,
+    })
+}
+
+fn read_optional(file: &Path) -> Result<Option<String>, BuildError> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(BuildError::Read {
+            file: file.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The in-code config of a JS/TS function; other languages have none.
+fn code_config(detected: &Detected) -> Result<CodeConfig, FunctionError> {
+    if !matches!(
+        detected.language,
+        Language::JavaScript | Language::TypeScript
+    ) {
+        return Ok(CodeConfig::default());
+    }
+    let source =
+        std::fs::read_to_string(&detected.source).map_err(|source| FunctionError::Read {
+            file: detected.source.clone(),
+            source,
+        })?;
+    Ok(read_code_config(&source, &detected.source)?)
+}
+
+/// Each function's handler, relative to the project: the file itself, or for TypeScript the
+/// transpiled module. `None` where transpiling failed (the error is pushed).
+fn handlers(
+    project: &Path,
+    options: &PlanOptions,
+    ready: &[(Detected, CodeConfig)],
+    errors: &mut Vec<FunctionBuildError>,
+) -> Vec<Option<String>> {
+    let jobs: Vec<Job> = ready
+        .iter()
+        .filter(|(d, _)| d.language == Language::TypeScript)
+        .map(|(d, _)| Job {
+            function: d.path.clone(),
+            source_rel: d.source_rel.clone(),
+            source: d.source.clone(),
+        })
+        .collect();
+    let mut outputs = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        let esbuild = transpile::locate_esbuild(options.esbuild.as_deref(), project);
+        transpile::transpile_all(
+            &jobs,
+            esbuild.as_deref(),
+            project,
+            &cache_dir(project, options),
+        )
+    }
+    .into_iter();
+    ready
+        .iter()
+        .map(|(detected, _)| {
+            if detected.language != Language::TypeScript {
+                return Some(detected.source_rel.clone());
+            }
+            match outputs.next()? {
+                Ok(output) => Some(relative_to(project, &output.module)),
+                Err(error) => {
+                    errors.push(FunctionBuildError {
+                        function: detected.path.clone(),
+                        file: detected.source.clone(),
+                        error: error.into(),
+                    });
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn cache_dir(project: &Path, options: &PlanOptions) -> PathBuf {
+    project.join(&options.cache_dir)
+}
+
+/// `/`-separated and relative when `path` is inside `project`, else absolute (joining an
+/// absolute path onto the function root yields it unchanged).
+fn relative_to(project: &Path, path: &Path) -> String {
+    match path.strip_prefix(project) {
+        Ok(relative) => relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// The runtime id of a detected language (vercel-compat §1.1, §9.2).
+fn runtime_id(language: Language, bun: bool) -> &'static str {
+    match language {
+        Language::JavaScript | Language::TypeScript if bun => "bun1.x",
+        Language::JavaScript | Language::TypeScript => "nodejs20.x",
+        Language::Go => "go1.x",
+        Language::Python => "python3.11",
+        Language::Ruby => "ruby3.1",
+        Language::Rust => "rust",
+    }
+}
+
+/// Files at the project root that are source or tooling, never content.
+const ROOT_EXCLUDE: &[&str] = &[
+    "api/",
+    "node_modules/",
+    ".vercel/",
+    ".*",
+    "vercel.json",
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lock",
+    "bun.lockb",
+    "tsconfig.json",
+    "requirements.txt",
+    "Pipfile",
+    "Pipfile.lock",
+    "pyproject.toml",
+    "go.mod",
+    "go.sum",
+    "Gemfile",
+    "Gemfile.lock",
+    "Cargo.toml",
+    "Cargo.lock",
+];
+
+/// `public/` when the project has one (served as is); else the project root minus sources.
+fn static_files(project: &Path, cache_dir: &Path) -> (PathBuf, Vec<String>) {
+    let public = project.join("public");
+    if public.is_dir() {
+        return (public, Vec::new());
+    }
+    let mut exclude: Vec<String> = ROOT_EXCLUDE.iter().map(|e| (*e).to_owned()).collect();
+    if let Ok(inside) = cache_dir.strip_prefix(project) {
+        let inside = relative_to(Path::new(""), inside);
+        if !inside.is_empty() && !exclude.iter().any(|e| inside.starts_with(e.as_str())) {
+            exclude.push(format!("{inside}/"));
+        }
+    }
+    (project.to_path_buf(), exclude)
+}
+
+/// A stable id per project directory, so `eddy dev` restarts keep their URLs.
+fn dev_deployment_id(project: &Path) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    project.hash(&mut hasher);
+    format!("dpl_dev_{:016x}", hasher.finish())
+}
