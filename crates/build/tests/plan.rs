@@ -12,7 +12,14 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     for (path, text) in files {
         let path = dir.path().join(path);
         fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
-        fs::write(path, text).expect("write");
+        fs::write(&path, text).expect("write");
+        // Written "a while ago", as a project is when `eddy dev` starts.
+        let past = std::time::SystemTime::now() - Duration::from_secs(10);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(past))
+            .expect("set mtime");
     }
     dir
 }
