@@ -2,6 +2,7 @@
 //! driven over real HTTP on loopback.
 
 mod e2e {
+    pub mod cli;
     pub mod fixtures;
     pub mod fluid;
     pub mod support;

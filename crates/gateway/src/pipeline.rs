@@ -2,14 +2,12 @@
 //! a redirect, or invoke a function through its Fluid pool → add platform headers. Every error
 //! goes through the one [`rescue`](crate::rescue::rescue).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 
 use eddy_router::{RequestInfo, Resolution};
@@ -79,12 +77,7 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`. Never fails: errors become Vercel error responses.
-    pub async fn handle<B>(self: &Arc<Self>, request: Request<B>, peer: SocketAddr) -> Response<Body>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<eddy_runtime::BoxError>,
-    {
-        let request = request.map(|b| b.map_err(Into::into).boxed_unsync());
+    pub async fn handle(self: &Arc<Self>, request: Request<Body>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let request_id = headers::new_request_id(&self.options.region);
         let flavor = Flavor::from_accept(request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
@@ -108,7 +101,8 @@ impl Gateway {
                 rescue(&error, flavor, &request_id)
             }
         };
-        headers::on_response(response.headers_mut(), &request_id, response.status().as_u16() < 500);
+        let below_500 = response.status().as_u16() < 500;
+        headers::on_response(response.headers_mut(), &request_id, below_500);
         record.status = response.status().as_u16();
         let gateway = self.clone();
         response.map(|body| {
@@ -159,19 +153,22 @@ impl Gateway {
             let info = RequestInfo {
                 method: parts.method.as_str(),
                 path: parts.uri.path(),
-                query: parts.uri.query().unwrap_or(""),
+                query: parts.uri.query(),
                 host: &host,
                 headers: &parts.headers,
             };
             app.router.resolve(&info, &*app)
         };
         match resolution {
-            Resolution::Function { function, path, query, headers: route_headers, .. } => {
+            Resolution::Function { function, path, query, headers: route_headers, status, .. } => {
                 record.function = Some(function.clone());
                 let origin = Origin { host: &host, proto: &self.options.proto, client_ip: peer.ip(), request_id };
                 let mut response =
                     self.invoke(&app, &function, parts, body, &path, &query, &origin, record).await?;
-                add_headers(response.headers_mut(), &route_headers);
+                if let Some(status) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
+                    *response.status_mut() = status;
+                }
+                add_headers(response.headers_mut(), route_headers);
                 Ok(response)
             }
             Resolution::Static { file, status, headers: route_headers } => {
@@ -181,17 +178,23 @@ impl Gateway {
                     .serve(&file, status, &parts.method, &parts.headers)
                     .await
                     .map_err(|_| GatewayError::NotFound { path: parts.uri.path().to_string() })?;
-                add_headers(response.headers_mut(), &route_headers);
+                add_headers(response.headers_mut(), route_headers);
                 Ok(response)
             }
             Resolution::Redirect { status, location, headers: route_headers } => {
                 let mut response = Response::new(full_body("Redirecting...\n"));
                 *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::PERMANENT_REDIRECT);
-                add_headers(response.headers_mut(), &route_headers);
+                add_headers(response.headers_mut(), route_headers);
                 if let Ok(v) = HeaderValue::from_str(&location) {
                     response.headers_mut().insert(header::LOCATION, v);
                 }
                 response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                Ok(response)
+            }
+            Resolution::Status { status, headers: route_headers } => {
+                let mut response = Response::new(eddy_runtime::empty_body());
+                *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                add_headers(response.headers_mut(), route_headers);
                 Ok(response)
             }
             Resolution::NotFound { .. } => Err(GatewayError::NotFound { path: parts.uri.path().to_string() }),
@@ -223,14 +226,7 @@ impl Gateway {
         };
         // Vercel hands functions the whole request body (at most 4.5 MB); read it under the
         // limit so an oversized chunked body is refused without reading past the limit.
-        let limit = self.options.limits.max_body_bytes;
-        let bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Err(GatewayError::PayloadTooLarge { limit });
-            }
-            Err(error) => return Err(GatewayError::MalformedRequest { detail: format!("reading the body: {error}") }),
-        };
+        let bytes = read_body(body, self.options.limits.max_body_bytes).await?;
         let mut headers = parts.headers;
         headers::to_function(&mut headers, origin);
         let target = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
@@ -255,14 +251,40 @@ impl Gateway {
 fn map_failure(function: &str, failure: InvokeFailure) -> GatewayError {
     let function = function.to_string();
     match failure {
-        InvokeFailure::Timeout { max_duration } => GatewayError::FunctionTimeout { function, seconds: max_duration.as_secs() },
-        InvokeFailure::Throttled { waited } => {
+        InvokeFailure::Timeout { max_duration, .. } => {
+            GatewayError::FunctionTimeout { function, seconds: max_duration.as_secs() }
+        }
+        InvokeFailure::Throttled { waited, .. } => {
             GatewayError::Throttled { function, detail: format!("waited {:.1}s for a slot", waited.as_secs_f64()) }
         }
-        InvokeFailure::Shutdown => GatewayError::ShuttingDown,
-        InvokeFailure::Invoke(InvokeError::NoResponse { reason }) => GatewayError::NoResponse { function, detail: reason },
+        InvokeFailure::Shutdown { .. } => GatewayError::ShuttingDown,
+        InvokeFailure::Invoke { source: InvokeError::NoResponse { reason }, .. } => {
+            GatewayError::NoResponse { function, detail: reason }
+        }
         other => GatewayError::FunctionFailed { function, detail: other.to_string() },
     }
+}
+
+/// Reads a request body whole, refusing it as soon as it passes `limit`.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, GatewayError> {
+    let mut body = Limited::new(body, limit);
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(GatewayError::PayloadTooLarge { limit });
+            }
+            Err(error) => {
+                return Err(GatewayError::MalformedRequest { detail: format!("reading the body: {error}") });
+            }
+        }
+    }
+    Ok(out.freeze())
 }
 
 fn log_error(error: &GatewayError, request_id: &str) {
@@ -282,11 +304,22 @@ fn host_of(parts: &http::request::Parts) -> Option<String> {
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
 }
 
-fn add_headers(target: &mut HeaderMap, extra: &BTreeMap<String, String>) {
+/// Route headers win over the function's (Vercel applies `headers` routes to the response).
+fn add_headers(target: &mut HeaderMap, extra: HeaderMap) {
+    let mut last = None;
     for (name, value) in extra {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
-            target.insert(name, value);
-        }
+        // `None` names continue the previous header (several values of one name).
+        let name = match name {
+            Some(name) => {
+                target.remove(&name);
+                last = Some(name.clone());
+                name
+            }
+            None => match &last {
+                Some(name) => name.clone(),
+                None => continue,
+            },
+        };
+        target.append(name, value);
     }
 }
-

@@ -137,3 +137,36 @@ async fn oversized_bodies_and_urls_get_vercel_errors_and_the_server_keeps_servin
     assert_eq!(reply.status, 414);
     assert_eq!(eddy.get("/api/slow?ms=1").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_stream_cancels_nothing_else() {
+    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
+    let slow = tokio::spawn({
+        let url = eddy.url("/api/slow?ms=1500");
+        async move { reqwest_like_get(&url).await }
+    });
+    // Start a streamed response, read one chunk, then hang up.
+    {
+        let stream = eddy.stream_first_chunk("/api/stream").await;
+        assert_eq!(stream, "chunk 0\n");
+    }
+    assert_eq!(slow.await.unwrap(), 200, "a concurrent request on the same instance completes");
+    assert_eq!(eddy.get("/api/stream").await.status, 200);
+    // The abandoned invocation gave its slot back.
+    let mut in_flight = u64::MAX;
+    for _ in 0..40 {
+        let pool = eddy.pool("api/stream").await;
+        in_flight = pool["instances"].as_array().unwrap().iter().map(|i| i["in_flight"].as_u64().unwrap()).sum();
+        if in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_flight, 0);
+}
+
+async fn reqwest_like_get(url: &str) -> u16 {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    client.get(url.parse().unwrap()).await.map(|r| r.status().as_u16()).unwrap_or(0)
+}

@@ -140,6 +140,19 @@ impl Eddy {
         (status, chunks)
     }
 
+    /// Reads the first body chunk of a streamed response, then drops the connection.
+    pub async fn stream_first_chunk(&self, path: &str) -> String {
+        let request = http::Request::get(self.url(path)).body(Full::default()).unwrap();
+        let response = self.client.request(request).await.expect("eddy answers");
+        let mut body = response.into_body();
+        loop {
+            let frame = body.frame().await.expect("a chunk arrives").expect("frame");
+            if let Ok(data) = frame.into_data() {
+                return String::from_utf8_lossy(&data).into_owned();
+            }
+        }
+    }
+
     /// The JSON admin view of pools and instances.
     pub async fn instances(&self) -> serde_json::Value {
         self.get("/_eddy/api/instances").await.json()
