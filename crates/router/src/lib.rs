@@ -12,6 +12,7 @@
 mod api;
 mod condition;
 mod destination;
+mod filesystem;
 mod pattern;
 mod project;
 mod query;
@@ -23,10 +24,11 @@ mod template;
 #[cfg(test)]
 mod fixture;
 
+pub use filesystem::{Filesystem, Hit};
 pub use pattern::{PatternError, SourceRegex, source_to_regex};
 pub use project::project_routes;
 pub use request::RequestInfo;
-pub use resolve::{Filesystem, Hit, MAX_FILESYSTEM_CHECKS, Resolution};
+pub use resolve::{MAX_FILESYSTEM_CHECKS, Resolution};
 pub use router::Router;
 
 /// Why routes could not be built ([`project_routes`]) or compiled ([`Router::new`]).

@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::percent_decode_str;
 
+use crate::filesystem::{Filesystem, Hit, lookup_path};
 use crate::query;
 use crate::request::{RequestInfo, RequestView};
 use crate::router::{CompiledRoute, Dest, HeaderPart, Router, Stage};
@@ -28,24 +29,6 @@ use crate::template::{Captures, Encoding};
 /// Filesystem checks one request may make before it resolves to
 /// [`Resolution::Error`] `TOO_MANY_FILESYSTEM_CHECKS`.
 pub const MAX_FILESYSTEM_CHECKS: u32 = 32;
-
-/// The deployment's outputs, as the router asks about them. The gateway implements it.
-pub trait Filesystem {
-    /// The output at `path`: relative to the deployment root, `/`-separated, percent-decoded,
-    /// never empty, never with empty, `.` or `..` segments (e.g. `about/index.html`,
-    /// `api/users/[id]`). `None` for directories and for paths that do not exist.
-    /// Called a few times per request: keep it to an in-memory lookup.
-    fn lookup(&self, path: &str) -> Option<Hit>;
-}
-
-/// What exists at a filesystem path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Hit {
-    /// A static file, by its path relative to the static root.
-    Static(String),
-    /// A function, by its path, e.g. `api/users/[id]`.
-    Function(String),
-}
 
 /// What to answer a request with. `headers` are response headers the routes added.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,12 +355,16 @@ fn match_route<'t>(
     path: &'t str,
     req: &RequestView<'_>,
 ) -> Option<Captures<'t>> {
-    // A regex that hits its backtrack limit counts as not matching.
-    let found = match route.src.captures(path) {
-        Ok(Some(found)) => found,
-        _ if path == "/" => route.src.captures("").ok().flatten()?,
-        _ => return None,
+    // Most routes do not match: `is_match` answers without allocating capture slots. A regex
+    // that hits its backtrack limit counts as not matching.
+    let text = if route.src.is_match(path).unwrap_or(false) {
+        path
+    } else if path == "/" && route.src.is_match("").unwrap_or(false) {
+        ""
+    } else {
+        return None;
     };
+    let found = route.src.captures(text).ok().flatten()?;
     let mut caps = Captures {
         path: Some(found),
         extra: Vec::new(),
@@ -466,48 +453,6 @@ fn normalize_path(raw: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The outputs a path may name, in order: the path itself (a function only, when it ends in
-/// `/`), `<path>/index.html`, a `<path>/index` function, and with clean URLs `<path>.html`.
-fn lookup_path(fs: &dyn Filesystem, path: &str, clean_urls: bool) -> Option<Hit> {
-    let trailing_slash = path.len() > 1 && path.ends_with('/');
-    let mut base = String::with_capacity(path.len() + 11);
-    for segment in path.split('/').filter(|s| !s.is_empty()) {
-        if segment == "." || segment == ".." || segment.contains('\0') {
-            return None;
-        }
-        if !base.is_empty() {
-            base.push('/');
-        }
-        base.push_str(segment);
-    }
-    if base.is_empty() {
-        return fs
-            .lookup("index.html")
-            .or_else(|| fs.lookup("index").filter(|h| matches!(h, Hit::Function(_))));
-    }
-    match fs.lookup(&base) {
-        Some(Hit::Static(_)) if trailing_slash => {}
-        Some(hit) => return Some(hit),
-        None => {}
-    }
-    let len = base.len();
-    base.push_str("/index.html");
-    if let Some(hit) = fs.lookup(&base) {
-        return Some(hit);
-    }
-    base.truncate(len);
-    base.push_str("/index");
-    if let Some(hit @ Hit::Function(_)) = fs.lookup(&base) {
-        return Some(hit);
-    }
-    if clean_urls {
-        base.truncate(len);
-        base.push_str(".html");
-        return fs.lookup(&base);
-    }
-    None
 }
 
 #[cfg(test)]
@@ -790,19 +735,6 @@ mod tests {
         assert_eq!(show(&get(&r, &fs, "/api/x/")), "function api/x ? (200)");
         assert_eq!(show(&get(&r, &fs, "/a.txt/")), "not found");
         assert_eq!(show(&get(&r, &fs, "//a.txt")), "static a.txt (200)");
-    }
-
-    #[test]
-    fn clean_urls_find_html_files_without_extension() {
-        let routes: Vec<Route> =
-            serde_json::from_str(r#"[{"handle":"filesystem"}]"#).expect("json");
-        let fs = FakeFs::new(&["about.html"], &[]);
-        let plain = Router::new(&routes).expect("compiles");
-        assert_eq!(show(&get(&plain, &fs, "/about")), "not found");
-        let clean = Router::new(&routes)
-            .expect("compiles")
-            .with_clean_urls(true);
-        assert_eq!(show(&get(&clean, &fs, "/about")), "static about.html (200)");
     }
 
     #[test]

@@ -104,12 +104,13 @@ impl Router {
         }
         Ok(Router {
             stages,
-            clean_urls: false,
+            clean_urls: routes.iter().any(is_clean_urls_redirect),
         })
     }
 
-    /// With `clean_urls`, the filesystem check also finds `/about` as `about.html` (vercel.json
-    /// `cleanUrls: true`; the redirects away from `.html` are already in the routes).
+    /// With `clean_urls`, the filesystem check also finds `/about` as `about.html`. It is on
+    /// when the routes hold the redirect away from `.html` that vercel.json `cleanUrls: true`
+    /// produces (here and in `vercel build` output); this overrides that guess.
     pub fn with_clean_urls(mut self, clean_urls: bool) -> Router {
         self.clean_urls = clean_urls;
         self
@@ -118,6 +119,19 @@ impl Router {
     pub(crate) fn stage(&self, stage: Stage) -> &[CompiledRoute] {
         &self.stages[stage as usize]
     }
+}
+
+/// The `cleanUrls` redirect `^/(.*)\.html/?$` → `/$1` (or `/$1/`).
+fn is_clean_urls_redirect(route: &Route) -> bool {
+    let Route::Source(route) = route else {
+        return false;
+    };
+    let redirects = route
+        .headers
+        .iter()
+        .flatten()
+        .any(|(name, value)| name.eq_ignore_ascii_case("location") && value.starts_with("/$1"));
+    route.src == "^/(.*)\\.html/?$" && redirects
 }
 
 impl CompiledRoute {
@@ -284,6 +298,18 @@ mod tests {
                 status: 1000
             }
         ));
+    }
+
+    #[test]
+    fn clean_urls_are_recognised_from_their_redirect() {
+        let plain = Router::new(&routes(r#"[{"src":"^/(.*)\\.html/?$"}]"#)).expect("valid");
+        assert!(!plain.clean_urls);
+        let clean = Router::new(&routes(
+            r#"[{"src":"^/(.*)\\.html/?$","headers":{"Location":"/$1"},"status":308}]"#,
+        ))
+        .expect("valid");
+        assert!(clean.clean_urls);
+        assert!(!clean.with_clean_urls(false).clean_urls);
     }
 
     #[test]
