@@ -44,6 +44,9 @@ struct Planner {
 impl Planner {
     fn app(&self) -> anyhow::Result<App> {
         let plan = plan(&self.dir, &self.options)?;
+        for warning in &plan.warnings {
+            tracing::warn!(target: "eddy::build", "{warning}");
+        }
         let mut broken = BTreeMap::new();
         for error in &plan.errors {
             tracing::error!(target: "eddy::build", "{error}");

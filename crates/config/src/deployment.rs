@@ -30,19 +30,26 @@ impl Deployment {
     /// Whether a path under `static_root` (relative, `/`-separated, no leading `/`) must not be
     /// served, per [`Deployment::static_exclude`].
     pub fn is_static_excluded(&self, relative: &str) -> bool {
-        let relative = relative.trim_start_matches('/');
-        self.static_exclude.iter().any(|entry| {
-            if entry == ".*" {
-                relative
-                    .split('/')
-                    .any(|segment| segment.starts_with('.') && segment != ".well-known")
-            } else if let Some(dir) = entry.strip_suffix('/') {
-                relative == dir || relative.starts_with(entry.as_str())
-            } else {
-                relative == entry
-            }
-        })
+        static_path_excluded(&self.static_exclude, relative)
     }
+}
+
+/// Whether `relative` (a `/`-separated path under the static root) matches an entry of an
+/// exclusion list: `dir/` excludes a folder, `.*` every dot-segment but `.well-known`, anything
+/// else one exact path.
+pub fn static_path_excluded(exclude: &[String], relative: &str) -> bool {
+    let relative = relative.trim_start_matches('/');
+    exclude.iter().any(|entry| {
+        if entry == ".*" {
+            relative
+                .split('/')
+                .any(|segment| segment.starts_with('.') && segment != ".well-known")
+        } else if let Some(dir) = entry.strip_suffix('/') {
+            relative == dir || relative.starts_with(entry.as_str())
+        } else {
+            relative == entry
+        }
+    })
 }
 
 /// One function, fully resolved (precedence applied: code > vercel.json > defaults).

@@ -33,16 +33,7 @@ impl StaticFiles {
     }
 
     fn is_excluded(&self, rel: &str) -> bool {
-        if rel.split('/').any(|seg| seg.starts_with('.')) {
-            return true;
-        }
-        self.exclude.iter().any(|ex| {
-            let ex = ex.trim_start_matches('/');
-            match ex.strip_suffix('/') {
-                Some(dir) => rel == dir || rel.starts_with(&format!("{dir}/")),
-                None => rel == ex,
-            }
-        })
+        eddy_config::deployment::static_path_excluded(&self.exclude, rel)
     }
 
     /// Serves `rel` (as returned by [`lookup`](Self::lookup)) with `status`.
@@ -120,7 +111,8 @@ mod tests {
         std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
         std::fs::create_dir(dir.path().join("api")).unwrap();
         std::fs::write(dir.path().join("api/x.js"), "").unwrap();
-        let files = StaticFiles::new(Some(dir.path().to_path_buf()), vec!["vercel.json".into(), "api/".into()]);
+        let exclude = vec!["vercel.json".into(), "api/".into(), ".*".into()];
+        let files = StaticFiles::new(Some(dir.path().to_path_buf()), exclude);
         (dir, files)
     }
 

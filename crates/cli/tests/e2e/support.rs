@@ -98,10 +98,6 @@ impl Eddy {
         self.logs.lock().unwrap().clone()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub async fn get(&self, path: &str) -> Reply {
         self.send(http::Request::get(self.url(path)).body(Full::default()).unwrap()).await
     }
