@@ -21,6 +21,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::{InstanceIds, InvokeFailure, Pool, PoolConfig};
 
+/// How long a fake instance takes to drain.
+pub(crate) const DRAIN_TIME: Duration = Duration::from_millis(100);
+
 pub(crate) struct FakeRuntime {
     spawn_delay: Duration,
     failures_left: AtomicU32,
@@ -105,11 +108,12 @@ pub(crate) struct Counts {
     peak: AtomicU32,
     received: AtomicU32,
     drains: AtomicU32,
+    drained: AtomicU32,
 }
 
 pub(crate) struct FakeInstance {
     id: InstanceId,
-    health: watch::Sender<Health>,
+    health: Arc<watch::Sender<Health>>,
     refuse_next: AtomicBool,
     refuse_all: bool,
     counts: Arc<Counts>,
@@ -119,7 +123,7 @@ impl FakeInstance {
     fn new(id: InstanceId, refuse_all: bool) -> Self {
         Self {
             id,
-            health: watch::Sender::new(Health::Ready),
+            health: Arc::new(watch::Sender::new(Health::Ready)),
             refuse_next: AtomicBool::new(false),
             refuse_all,
             counts: Arc::default(),
@@ -149,8 +153,14 @@ impl FakeInstance {
         self.counts.received.load(Ordering::SeqCst)
     }
 
+    /// Calls of `drain`.
     pub(crate) fn drains(&self) -> u32 {
         self.counts.drains.load(Ordering::SeqCst)
+    }
+
+    /// Drains completed; each takes [`DRAIN_TIME`].
+    pub(crate) fn drained(&self) -> u32 {
+        self.counts.drained.load(Ordering::SeqCst)
     }
 }
 
@@ -248,10 +258,14 @@ impl Instance for FakeInstance {
 
     fn drain(&self, _grace: Duration) -> BoxFuture<'static, ()> {
         self.counts.drains.fetch_add(1, Ordering::SeqCst);
-        self.health.send_replace(Health::Exited {
-            reason: "drained".into(),
-        });
-        Box::pin(async {})
+        let (counts, health) = (Arc::clone(&self.counts), Arc::clone(&self.health));
+        Box::pin(async move {
+            tokio::time::sleep(DRAIN_TIME).await;
+            counts.drained.fetch_add(1, Ordering::SeqCst);
+            health.send_replace(Health::Exited {
+                reason: "drained".into(),
+            });
+        })
     }
 
     fn kill(&self) {

@@ -142,6 +142,7 @@ mod tests {
     use std::time::Duration;
 
     use eddy_runtime::{Instance, InvokeError};
+    use http_body::Body as _;
     use http_body_util::BodyExt;
     use tokio::time::{Instant, sleep};
 
@@ -166,16 +167,22 @@ mod tests {
         assert_eq!(snapshot.instances[0].in_flight, 1);
         assert_eq!(snapshot.queued, 1);
         let started = Instant::now();
-        let body = streaming
-            .response
-            .into_body()
-            .collect()
-            .await
-            .expect("stream ends");
-        assert_eq!(body.to_bytes().len(), 5);
+        let mut body = streaming.response.into_body();
+        let mut chunks = 0;
+        while let Some(frame) = body.frame().await {
+            frame.expect("stream chunk");
+            chunks += 1;
+            if chunks < 5 {
+                assert_eq!(pool.snapshot().instances[0].in_flight, 1);
+            }
+        }
+        assert_eq!(chunks, 5);
         assert_eq!(started.elapsed(), Duration::from_millis(450));
+        // The slot comes back when the body ends, even before the body is dropped.
+        assert!(body.is_end_stream());
         let next = next.await.expect("task").expect("served after the stream");
         assert_eq!(next.queued, Duration::from_millis(500));
+        drop(body);
         assert_eq!(runtime.spawn_calls(), 1);
     }
 

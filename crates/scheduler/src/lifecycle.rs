@@ -269,7 +269,7 @@ mod tests {
     use eddy_runtime::{Health, Instance};
     use tokio::time::{Instant, sleep};
 
-    use crate::fake::{FakeRuntime, call, config, invocation, pool, settle};
+    use crate::fake::{DRAIN_TIME, FakeRuntime, call, config, invocation, pool, settle};
     use crate::{InstanceState, InvokeFailure};
 
     fn draining() -> Health {
@@ -495,13 +495,16 @@ mod tests {
         });
         sleep(Duration::from_millis(5)).await;
         assert_eq!(pool.snapshot().queued, 1);
+        let started = Instant::now();
         pool.retire_all().await;
+        // Both drains ran to completion, side by side.
+        assert_eq!(started.elapsed(), DRAIN_TIME);
+        assert_eq!(runtime.instance(0).drained(), 1);
+        assert_eq!(runtime.instance(1).drained(), 1);
         assert!(matches!(
             waiting.await.expect("task"),
             Err(InvokeFailure::Shutdown { .. })
         ));
-        assert_eq!(runtime.instance(0).drains(), 1);
-        assert_eq!(runtime.instance(1).drains(), 1);
         assert!(pool.snapshot().instances.is_empty());
         let later = call(&pool, "/sleep/0").await.expect_err("retired");
         assert!(matches!(later, InvokeFailure::Shutdown { .. }));
@@ -519,8 +522,8 @@ mod tests {
         sleep(Duration::from_secs(1)).await;
         let started = Instant::now();
         pool.retire_all().await;
-        assert_eq!(started.elapsed(), Duration::from_secs(2));
-        assert_eq!(runtime.instance(0).drains(), 1);
+        assert_eq!(started.elapsed(), Duration::from_secs(2) + DRAIN_TIME);
+        assert_eq!(runtime.instance(0).drained(), 1);
         assert!(matches!(
             waiting.await.expect("task"),
             Err(InvokeFailure::Shutdown { .. })
