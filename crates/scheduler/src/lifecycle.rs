@@ -26,7 +26,7 @@ impl Pool {
         });
         tracing::debug!(name: "spawn", function = %self.function, instance = %id, "starting instance");
         let pool = Arc::clone(self);
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let started = Instant::now();
             let result = pool.runtime.spawn(Arc::clone(&pool.spec), id).await;
             match result {
@@ -98,7 +98,7 @@ impl Pool {
     /// Follows the health of instance `id` until it exits or leaves the pool.
     fn watch(self: &Arc<Self>, id: InstanceId, mut health: watch::Receiver<Health>) -> AbortHandle {
         let weak = Arc::downgrade(self);
-        let task = tokio::spawn(async move {
+        let task = self.tasks.spawn(async move {
             loop {
                 let current = health.borrow_and_update().clone();
                 let Some(pool) = weak.upgrade() else {
@@ -171,7 +171,8 @@ impl Pool {
         entry.watcher.abort();
         tracing::info!(name: "retire", function = %self.function, instance = %entry.id, reason, "retiring instance");
         let grace = self.config.drain_grace;
-        tokio::spawn(async move { entry.instance.drain(grace).await });
+        self.tasks
+            .spawn(async move { entry.instance.drain(grace).await });
     }
 
     /// Retires ready instances idle for `idle_timeout` (longest idle first) down to
@@ -390,6 +391,24 @@ mod tests {
         let snapshot = pool.snapshot();
         assert_eq!(snapshot.spawn_failures_total, 1);
         assert_eq!(snapshot.instances_started_total, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failure_one_probe_spawn_per_second_runs_until_one_succeeds() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        runtime.fail_next_spawns(3);
+        let mut cfg = config(10, 5);
+        cfg.min_instances = 2;
+        let pool = pool(&runtime, cfg);
+        sleep(Duration::from_millis(500)).await;
+        assert_eq!(runtime.spawn_calls(), 2, "both warm spawns tried at once, then back-off");
+        sleep(Duration::from_secs(2)).await;
+        assert_eq!(runtime.spawn_calls(), 3, "a single probe after the back-off");
+        sleep(Duration::from_secs(2)).await;
+        // The second probe succeeded; only then does the rest of the warm minimum start.
+        assert_eq!(runtime.spawn_calls(), 5);
+        assert_eq!(pool.snapshot().instances.len(), 2);
+        assert_eq!(pool.snapshot().spawn_failures_total, 3);
     }
 
     #[tokio::test(start_paused = true)]

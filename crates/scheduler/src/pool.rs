@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use eddy_runtime::{Instance, InstanceId, InstanceSpec, Runtime, SpawnError};
+use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -38,6 +39,9 @@ pub struct Pool {
     pub(crate) counters: Counters,
     /// Notified whenever a spawn settles, so `retire_all` can wait for spawns in progress.
     pub(crate) spawns_settled: Notify,
+    /// The runtime the pool was created in. Background work (spawns, drains, health watches)
+    /// goes there, also when a slot is given back from a thread outside it.
+    pub(crate) tasks: Handle,
 }
 
 /// Everything that changes, under the pool's lock.
@@ -104,7 +108,8 @@ impl Counters {
 
 impl Pool {
     /// Creates the pool of `function`, starts its `min_instances` and its reaper task (which
-    /// retires idle instances and keeps the warm minimum). Must be called inside a tokio runtime.
+    /// retires idle instances and keeps the warm minimum). Must be called inside a tokio runtime
+    /// (it panics otherwise); the pool's background tasks run there.
     /// `ids` is shared by all pools of the process so instance ids stay unique.
     pub fn new(
         function: String,
@@ -122,9 +127,11 @@ impl Pool {
             state: Mutex::new(State::default()),
             counters: Counters::default(),
             spawns_settled: Notify::new(),
+            tasks: Handle::current(),
         });
         pool.scale(&mut pool.lock());
-        tokio::spawn(crate::lifecycle::reap(Arc::downgrade(&pool)));
+        pool.tasks
+            .spawn(crate::lifecycle::reap(Arc::downgrade(&pool)));
         pool
     }
 
@@ -190,7 +197,8 @@ impl Pool {
 
     /// Starts the instances that the queue (one spawn brings `max_concurrency` slots) and the
     /// warm minimum need, within `max_instances`. While spawning backs off after a failure, the
-    /// queued requests that no spawn in progress covers fail with that failure instead.
+    /// queued requests that no spawn in progress covers fail with that failure instead; after
+    /// the back-off a single spawn probes until one succeeds.
     pub(crate) fn scale(self: &Arc<Self>, state: &mut State) {
         if state.shutdown {
             return;
@@ -208,17 +216,24 @@ impl Pool {
             return;
         }
         let now = Instant::now();
-        if let Some(backoff) = state.backoff.as_ref().filter(|b| b.until > now) {
-            if uncovered > 0 {
-                let error = Arc::clone(&backoff.error);
-                for waiter in state.waiters.split_off(covered) {
-                    let _gone = waiter
-                        .tx
-                        .send(Err(InvokeFailure::Spawn(Arc::clone(&error))));
+        let wanted = match &state.backoff {
+            Some(backoff) if backoff.until > now => {
+                if uncovered > 0 {
+                    let error = Arc::clone(&backoff.error);
+                    for waiter in state.waiters.split_off(covered) {
+                        let _gone = waiter
+                            .tx
+                            .send(Err(InvokeFailure::Spawn(Arc::clone(&error))));
+                    }
                 }
+                return;
             }
-            return;
-        }
+            // The last spawn failed: probe with one spawn until one succeeds; the queue waits
+            // for the probe.
+            Some(_) if state.starting.is_empty() => 1,
+            Some(_) => return,
+            None => wanted,
+        };
         for _ in 0..wanted {
             self.start_spawn(state);
         }
