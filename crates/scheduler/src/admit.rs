@@ -299,6 +299,41 @@ mod tests {
         matches!(result, Err(e) if e.to_string().starts_with("function api/fake: "))
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thousands_of_requests_across_threads_all_complete_and_free_their_slots() {
+        let runtime = FakeRuntime::new(Duration::from_millis(5));
+        let pool = pool(&runtime, config(20, 4));
+        let mut calls = JoinSet::new();
+        for n in 0..3000 {
+            let pool = pool.clone();
+            // Every third caller gives up early, so cancelled waiters and bodies are exercised.
+            calls.spawn(async move {
+                let path = if n % 3 == 0 {
+                    "/stream/1/3"
+                } else {
+                    "/sleep/1"
+                };
+                if n % 3 == 1 {
+                    let _ = tokio::time::timeout(Duration::from_millis(2), call(&pool, path)).await;
+                    return true;
+                }
+                call(&pool, path).await.is_ok()
+            });
+        }
+        while let Some(ok) = calls.join_next().await {
+            assert!(ok.expect("task"));
+        }
+        settle().await;
+        let snapshot = pool.snapshot();
+        assert_eq!(snapshot.queued, 0);
+        assert!(snapshot.instances.len() <= 4);
+        assert!(
+            snapshot.instances.iter().all(|i| i.in_flight == 0),
+            "{snapshot:?}"
+        );
+        assert!(runtime.spawn_calls() <= 4);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn cold_flag_and_queue_time_report_the_spawn_a_request_waited_for() {
         let runtime = FakeRuntime::new(Duration::from_millis(250));

@@ -18,7 +18,8 @@ pub struct PoolConfig {
     /// Instances kept warm: started eagerly, never retired for idleness, replaced after exits.
     /// `0` in dev. Capped at `max_instances`.
     pub min_instances: u32,
-    /// A request waiting this long for a slot fails with `Throttled`.
+    /// A request waiting this long for a slot (a cold start it waits for included) fails with
+    /// `Throttled`.
     pub queue_timeout: Duration,
     /// Passed to `Instance::drain` when an instance retires: how long in-flight and `waitUntil`
     /// work may still run.

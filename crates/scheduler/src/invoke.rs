@@ -8,6 +8,7 @@ use eddy_runtime::{Body, InstanceId, Invocation, InvokeError, SpawnError};
 use tokio::time::Instant;
 
 use crate::Pool;
+use crate::admit::Slot;
 use crate::body::{ReplayBody, SlotBody};
 use crate::pool::Counters;
 
@@ -76,7 +77,6 @@ impl Pool {
         } = invocation;
         let (head, body) = request.into_parts();
         let body = ReplayBody::new(body);
-        let max_duration = self.config.max_duration;
         let mut retried = false;
         loop {
             let slot = self.admit().await?;
@@ -86,39 +86,16 @@ impl Pool {
                 request_id: request_id.clone(),
                 request: http::Request::from_parts(head.clone(), body.share()),
             };
-            tracing::debug!(name: "invoke", function = %self.function, instance = %slot.id, invocation = %id, "sending invocation");
-            let deadline = Instant::now() + max_duration;
-            let result = tokio::time::timeout_at(deadline, slot.instance.invoke(attempt)).await;
-            let error = match result {
-                Ok(Ok(response)) => {
-                    let (instance, cold) = (slot.id, slot.cold);
-                    let function: Arc<str> = Arc::from(self.function.as_str());
-                    let response = response
-                        .map(|inner| SlotBody::wrap(inner, slot, deadline, function, max_duration));
-                    return Ok(Invoked {
-                        response,
-                        instance,
-                        cold,
-                        queued,
-                    });
-                }
-                Ok(Err(error)) => error,
-                Err(_elapsed) => {
-                    tracing::warn!(
-                        name: "invoke",
-                        function = %self.function,
-                        instance = %slot.id,
-                        invocation = %id,
-                        max_duration_ms = max_duration.as_millis() as u64,
-                        "no response within maxDuration"
-                    );
+            let (slot, error) = match self.send(slot, attempt, queued).await {
+                Sent::Responded(invoked) => return Ok(invoked),
+                Sent::TimedOut => {
                     return Err(InvokeFailure::Timeout {
                         function: self.function.clone(),
-                        max_duration,
+                        max_duration: self.config.max_duration,
                     });
                 }
+                Sent::Failed(slot, error) => (slot, error),
             };
-            tracing::warn!(name: "invoke", function = %self.function, instance = %slot.id, invocation = %id, error = %error, "invocation failed");
             if let InvokeError::Unavailable { reason, .. } = &error
                 && !retried
                 && body.rewind()
@@ -135,6 +112,51 @@ impl Pool {
             });
         }
     }
+
+    /// Sends one attempt on `slot` and waits for the response head, at most `max_duration`.
+    async fn send(&self, slot: Slot, attempt: Invocation, queued: Duration) -> Sent {
+        let id = attempt.id.clone();
+        let max_duration = self.config.max_duration;
+        tracing::debug!(name: "invoke", function = %self.function, instance = %slot.id, invocation = %id, "sending invocation");
+        let deadline = Instant::now() + max_duration;
+        match tokio::time::timeout_at(deadline, slot.instance.invoke(attempt)).await {
+            Ok(Ok(response)) => {
+                let (instance, cold) = (slot.id, slot.cold);
+                let function: Arc<str> = Arc::from(self.function.as_str());
+                let response = response
+                    .map(|inner| SlotBody::wrap(inner, slot, deadline, function, max_duration));
+                Sent::Responded(Invoked {
+                    response,
+                    instance,
+                    cold,
+                    queued,
+                })
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(name: "invoke", function = %self.function, instance = %slot.id, invocation = %id, error = %error, "invocation failed");
+                Sent::Failed(slot, error)
+            }
+            // Dropping the instance's future cancelled the invocation there.
+            Err(_elapsed) => {
+                tracing::warn!(
+                    name: "invoke",
+                    function = %self.function,
+                    instance = %slot.id,
+                    invocation = %id,
+                    max_duration_ms = max_duration.as_millis() as u64,
+                    "no response within maxDuration"
+                );
+                Sent::TimedOut
+            }
+        }
+    }
+}
+
+/// How one attempt went.
+enum Sent {
+    Responded(Invoked),
+    TimedOut,
+    Failed(Slot, InvokeError),
 }
 
 #[cfg(test)]

@@ -401,9 +401,17 @@ mod tests {
         cfg.min_instances = 2;
         let pool = pool(&runtime, cfg);
         sleep(Duration::from_millis(500)).await;
-        assert_eq!(runtime.spawn_calls(), 2, "both warm spawns tried at once, then back-off");
+        assert_eq!(
+            runtime.spawn_calls(),
+            2,
+            "both warm spawns tried at once, then back-off"
+        );
         sleep(Duration::from_secs(2)).await;
-        assert_eq!(runtime.spawn_calls(), 3, "a single probe after the back-off");
+        assert_eq!(
+            runtime.spawn_calls(),
+            3,
+            "a single probe after the back-off"
+        );
         sleep(Duration::from_secs(2)).await;
         // The second probe succeeded; only then does the rest of the warm minimum start.
         assert_eq!(runtime.spawn_calls(), 5);
