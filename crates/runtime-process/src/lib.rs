@@ -1,1 +1,94 @@
-//! placeholder; see ARCHITECTURE.md
+//! eddy-runtime-process: runs functions as language processes (Node.js today; Python, Go, Ruby,
+//! Bun and Rust launchers plug in as further launcher variants) and speaks the host side of
+//! Vercel's Fluid instance protocol with them (design section 4).
+//!
+//! It owns spawning a process with a clean environment and a private IPC socket, the
+//! `server-started` handshake, proxying invocations over HTTP/1.1 to the instance's server,
+//! acting on the instance's messages (`end`, `log`, `unrecoverable-error`), and supervision:
+//! exit watching, drain (SIGTERM, grace, SIGKILL), kill and `/proc` statistics. The launchers'
+//! own sources live in `launchers/` and are embedded in the binary.
+//!
+//! It does not decide when to start or stop instances (that is `eddy-scheduler`, through the
+//! [`eddy_runtime::Runtime`] and [`eddy_runtime::Instance`] traits) nor render errors (the
+//! gateway's `rescue`).
+
+mod instance;
+mod ipc;
+mod launcher;
+mod spawn;
+mod stats;
+mod supervise;
+
+use std::sync::Arc;
+
+use eddy_runtime::{BoxFuture, Instance, InstanceId, InstanceSpec, Runtime, SpawnError};
+use tokio::sync::OnceCell;
+use tracing::Instrument as _;
+
+pub use launcher::NodeConfig;
+use launcher::{Launcher, Prepared};
+
+/// A [`Runtime`] whose instances are processes speaking the instance protocol. Cheap to
+/// share; the launcher's assets are written on the first spawn and removed when the runtime
+/// is dropped.
+pub struct ProcessRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    launcher: Launcher,
+    prepared: OnceCell<Prepared>,
+}
+
+impl ProcessRuntime {
+    /// Node.js functions (`nodejs20.x`, `nodejs22.x`, ...), run by eddy's Node launcher with
+    /// Vercel's handler shapes, helpers and request context.
+    pub fn node(config: NodeConfig) -> Self {
+        Self::with_launcher(Launcher::Node(config))
+    }
+
+    fn with_launcher(launcher: Launcher) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                launcher,
+                prepared: OnceCell::new(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for ProcessRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRuntime")
+            .field("launcher", &self.inner.launcher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime for ProcessRuntime {
+    fn name(&self) -> &'static str {
+        self.inner.launcher.name()
+    }
+
+    fn spawn(
+        &self,
+        spec: Arc<InstanceSpec>,
+        id: InstanceId,
+    ) -> BoxFuture<'static, Result<Arc<dyn Instance>, SpawnError>> {
+        let inner = self.inner.clone();
+        let span = tracing::info_span!("spawn", function = %spec.function, instance = %id);
+        Box::pin(
+            async move {
+                let launcher = &inner.launcher;
+                let prepared = inner
+                    .prepared
+                    .get_or_try_init(|| launcher.prepare(&spec))
+                    .await?;
+                let env = launcher.env(&spec);
+                let timeout = launcher.spawn_timeout();
+                spawn::spawn(prepared, env, timeout, spec, id).await
+            }
+            .instrument(span),
+        )
+    }
+}

@@ -238,6 +238,11 @@ pub enum InvokeError {
         instance: InstanceId,
         reason: String,
     },
+    /// User code threw (or rejected) before it sent the response head; the instance keeps
+    /// running but reports `Draining`: `FUNCTION_INVOCATION_FAILED`, rendered as Vercel's error
+    /// page. `reason` is the error's first line, for logs (never shown to the client).
+    #[error("function failed during the invocation: {reason}")]
+    Failed { reason: String },
     /// The function ended the invocation without a response: `NO_RESPONSE_FROM_FUNCTION`.
     #[error("function sent no response: {reason}")]
     NoResponse { reason: String },

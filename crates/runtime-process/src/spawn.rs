@@ -1,0 +1,357 @@
+//! Starting one instance: a private socket directory, the process with a clean environment,
+//! then the handshake: the instance connects to `VERCEL_IPC_PATH` and sends `server-started`
+//! (or `unrecoverable-error`, or exits) within the spawn timeout.
+
+use std::io;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy_runtime::{Instance, InstanceId, InstanceSpec, SpawnError};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::instance::ProcessInstance;
+use crate::ipc::{self, FrameReader, MAX_FRAME, Message};
+use crate::launcher::Prepared;
+use crate::supervise::{self, FUNCTION_TARGET, Shared, Stream};
+
+/// The only variables of eddy's own environment an instance inherits; everything else comes
+/// from the function's environment, so instances do not see eddy's secrets.
+const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// After the process exited, how long to wait for a message it sent just before.
+const LAST_WORDS: Duration = Duration::from_millis(500);
+
+/// How the instance answered before being ready.
+enum Hello {
+    Started {
+        port: u16,
+        init_ms: f64,
+    },
+    Unrecoverable {
+        message: String,
+    },
+    /// The socket closed without a message.
+    Closed,
+}
+
+/// What ended the wait for the handshake.
+enum Waited {
+    Hello(io::Result<(FrameReader<UnixStream>, Hello)>),
+    Exited(io::Result<ExitStatus>),
+    TimedOut,
+}
+
+/// Starts the process for `spec` and waits until it is ready.
+pub(crate) async fn spawn(
+    prepared: &Prepared,
+    launcher_env: Vec<(String, String)>,
+    timeout: Duration,
+    spec: Arc<InstanceSpec>,
+    id: InstanceId,
+) -> Result<Arc<dyn Instance>, SpawnError> {
+    let started = Instant::now();
+    let io_error = |source| SpawnError::Io {
+        function: spec.function.clone(),
+        source,
+    };
+    let socket_dir = tempfile::Builder::new()
+        .prefix("eddy-ipc-")
+        .tempdir()
+        .map_err(io_error)?;
+    let socket_path = socket_dir.path().join("ipc.sock");
+    let listener = UnixListener::bind(&socket_path).map_err(io_error)?;
+
+    let mut command = Command::new(&prepared.program);
+    command
+        .args(&prepared.args)
+        .current_dir(&spec.root)
+        .env_clear();
+    for key in INHERITED_ENV {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command
+        .envs(&spec.env)
+        .env("TZ", "UTC")
+        .env("VERCEL_IPC_PATH", &socket_path)
+        .envs(launcher_env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Its own process group: a Ctrl-C in eddy's terminal is eddy's to handle (it drains
+        // instances), not a signal every instance receives at once.
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .map_err(|source| io_error(explain_spawn_error(&spec.root, source)))?;
+
+    let shared = Shared::new(id, &spec.function);
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(supervise::log_output(
+            stdout,
+            Stream::Stdout,
+            shared.clone(),
+        ));
+    }
+    let stderr_task = child.stderr.take().map(|stderr| {
+        tokio::spawn(supervise::log_output(
+            stderr,
+            Stream::Stderr,
+            shared.clone(),
+        ))
+    });
+
+    let hello = handshake(listener, shared.clone());
+    tokio::pin!(hello);
+    let waited = tokio::select! {
+        result = &mut hello => Waited::Hello(result),
+        status = child.wait() => Waited::Exited(status),
+        () = tokio::time::sleep(timeout) => Waited::TimedOut,
+    };
+    let failure = Failure {
+        spec: &spec,
+        shared: &shared,
+        stderr_task,
+    };
+    let (frames, port, init_ms) = match waited {
+        Waited::Hello(Ok((frames, Hello::Started { port, init_ms }))) if port != 0 => {
+            (frames, port, init_ms)
+        }
+        Waited::Hello(Ok((_, Hello::Started { .. }))) => {
+            let message = "the instance reported HTTP port 0".to_string();
+            return Err(failure.init(child, Some(message), None).await);
+        }
+        Waited::Hello(Ok((_, Hello::Unrecoverable { message }))) => {
+            return Err(failure.init(child, Some(message), None).await);
+        }
+        Waited::Hello(Ok((_, Hello::Closed)) | Err(_)) => {
+            return Err(failure.init(child, None, None).await);
+        }
+        Waited::Exited(status) => {
+            let message = match tokio::time::timeout(LAST_WORDS, &mut hello).await {
+                Ok(Ok((_, Hello::Unrecoverable { message }))) => Some(message),
+                _ => None,
+            };
+            return Err(failure.init(child, message, Some(status)).await);
+        }
+        Waited::TimedOut => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(SpawnError::Timeout {
+                function: spec.function.clone(),
+                waited: timeout,
+            });
+        }
+    };
+    // Connected: nobody else may connect, and nothing is left behind if eddy dies.
+    drop(socket_dir);
+
+    let cold_start = started.elapsed();
+    let pid = child.id();
+    let (signals, signals_rx) = mpsc::unbounded_channel();
+    tokio::spawn(supervise::read_ipc(frames, shared.clone()));
+    tokio::spawn(supervise::watch_exit(child, signals_rx, shared.clone()));
+    tracing::info!(
+        name: "spawn",
+        function = %spec.function,
+        instance = %id,
+        pid,
+        port,
+        cold_start_ms = cold_start.as_secs_f64() * 1000.0,
+        init_ms,
+        "instance ready"
+    );
+    Ok(Arc::new(ProcessInstance::new(
+        shared, port, pid, cold_start, signals,
+    )))
+}
+
+/// Accepts the instance's connection and reads until `server-started` or
+/// `unrecoverable-error`; logs sent before are handled as usual.
+async fn handshake(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+) -> io::Result<(FrameReader<UnixStream>, Hello)> {
+    let (stream, _) = listener.accept().await?;
+    let mut frames = FrameReader::new(stream, 0, MAX_FRAME);
+    loop {
+        let Some(frame) = frames.next().await? else {
+            return Ok((frames, Hello::Closed));
+        };
+        match ipc::parse(&frame.bytes) {
+            Ok(Message::ServerStarted {
+                http_port,
+                init_duration_ms,
+            }) => {
+                let hello = Hello::Started {
+                    port: http_port,
+                    init_ms: init_duration_ms,
+                };
+                return Ok((frames, hello));
+            }
+            Ok(Message::UnrecoverableError { message, .. }) => {
+                return Ok((frames, Hello::Unrecoverable { message }));
+            }
+            Ok(other) => shared.handle(other),
+            Err(error) => {
+                tracing::debug!(target: FUNCTION_TARGET, function = %shared.function, instance = %shared.id, "ignored an IPC frame before server-started: {error}");
+            }
+        }
+    }
+}
+
+/// Builds the error of a start that failed, once the process is gone and its stderr read.
+struct Failure<'a> {
+    spec: &'a InstanceSpec,
+    shared: &'a Shared,
+    stderr_task: Option<JoinHandle<()>>,
+}
+
+impl Failure<'_> {
+    async fn init(
+        self,
+        mut child: Child,
+        launcher_message: Option<String>,
+        status: Option<io::Result<ExitStatus>>,
+    ) -> SpawnError {
+        let status = match status {
+            Some(status) => status,
+            None => match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            },
+        };
+        if let Some(task) = self.stderr_task {
+            // Node prints a fatal error (with the file and line of a syntax error) on its way
+            // out: read it all before explaining the failure.
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        let exit = supervise::exit_reason(&status);
+        let message = init_message(
+            launcher_message.as_deref(),
+            &exit,
+            &self.shared.stderr_tail(),
+        );
+        tracing::debug!(name: "spawn", function = %self.spec.function, instance = %self.shared.id, "instance failed to start: {exit}");
+        SpawnError::Init {
+            function: self.spec.function.clone(),
+            message,
+        }
+    }
+}
+
+/// The launcher's message and/or the last stderr lines, whichever explains more.
+fn init_message(launcher: Option<&str>, exit: &str, stderr_tail: &[String]) -> String {
+    let mut lines: Vec<&str> = stderr_tail.iter().map(String::as_str).collect();
+    // Node ends a fatal error with a blank line and its version: noise here.
+    while lines
+        .last()
+        .is_some_and(|l| l.trim().is_empty() || l.starts_with("Node.js v"))
+    {
+        lines.pop();
+    }
+    let skip = lines.iter().take_while(|l| l.trim().is_empty()).count();
+    let tail = lines[skip..].join("\n");
+    let launcher = launcher.map(str::trim).filter(|m| !m.is_empty());
+    match launcher {
+        Some(message) if tail.is_empty() || message.contains(tail.trim()) => message.to_string(),
+        // Node's own report repeats the error with more (the source line of a syntax error).
+        Some(message) if tail.contains(message.lines().next().unwrap_or(message)) => tail,
+        Some(message) => format!("{message}\n{tail}"),
+        None if tail.is_empty() => format!("the process {exit} before it was ready"),
+        None => format!("the process {exit} before it was ready:\n{tail}"),
+    }
+}
+
+/// A missing working directory also reads as "not found": say which one it was.
+fn explain_spawn_error(root: &Path, error: io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::NotFound && !root.is_dir() {
+        return io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "the function directory {} does not exist (rebuild the project)",
+                root.display()
+            ),
+        );
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn prefers_nodes_decorated_report_when_it_repeats_the_launcher_message() {
+        let stderr = tail(&[
+            "file:///app/api/bad.mjs:2",
+            "  res.end('x'",
+            "          ^^^",
+            "",
+            "SyntaxError: missing ) after argument list",
+            "    at compileSourceTextModule (node:internal/modules/esm/utils:346:16)",
+            "",
+            "Node.js v20.20.2",
+        ]);
+        let message = init_message(
+            Some("SyntaxError: missing ) after argument list\n    at compileSourceTextModule"),
+            "exited with code 1",
+            &stderr,
+        );
+        assert!(
+            message.starts_with("file:///app/api/bad.mjs:2"),
+            "{message}"
+        );
+        assert!(!message.contains("Node.js v20"), "{message}");
+    }
+
+    #[test]
+    fn keeps_the_launcher_message_alone_when_stderr_is_empty() {
+        let message = init_message(
+            Some("function api/x.js: handler export not found"),
+            "exited with code 1",
+            &[],
+        );
+        assert_eq!(message, "function api/x.js: handler export not found");
+    }
+
+    #[test]
+    fn explains_a_silent_exit_with_its_status_and_stderr() {
+        assert_eq!(
+            init_message(None, "exited with code 3", &[]),
+            "the process exited with code 3 before it was ready"
+        );
+        let message = init_message(None, "exited with code 1", &tail(&["Error: no", "  at x"]));
+        assert_eq!(
+            message,
+            "the process exited with code 1 before it was ready:\nError: no\n  at x"
+        );
+    }
+
+    #[test]
+    fn names_a_missing_function_directory() {
+        let error = explain_spawn_error(
+            Path::new("/nonexistent/eddy/fn"),
+            io::Error::from(io::ErrorKind::NotFound),
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("/nonexistent/eddy/fn does not exist")
+        );
+    }
+}
