@@ -167,7 +167,7 @@ impl Proxy {
         let request = self.prepare(n, &id, request)?;
         self.shared.begin_request(n, &request_id);
         match self.client.request(request).await {
-            Ok(response) => self.respond(response).await,
+            Ok(response) => self.respond(response, &request_id).await,
             Err(error) => Err(self.failure(&error).await),
         }
     }
@@ -201,10 +201,15 @@ impl Proxy {
     async fn respond(
         &self,
         response: http::Response<hyper::body::Incoming>,
+        request_id: &str,
     ) -> Result<http::Response<Body>, InvokeError> {
         let (mut parts, body) = response.into_parts();
         if parts.headers.remove(FAILURE_MARKER).is_some() {
             let reason = failure_reason(body).await;
+            // The `end` message says the same a moment later; draining now keeps the next
+            // request from racing it to this instance.
+            self.shared
+                .drain(format!("uncaught error in request {request_id}: {reason}"));
             return Err(InvokeError::Failed { reason });
         }
         let body = body

@@ -9,7 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use eddy_runtime::{InstanceSpec, SpawnError};
-use tempfile::TempDir;
+
+use crate::assets::{self, AssetDir};
 
 /// The Node launcher's modules, written side by side into one directory; `launcher.mjs` is the
 /// entry point.
@@ -63,12 +64,12 @@ pub(crate) enum Launcher {
 }
 
 /// What a launcher found and wrote once per runtime: the resolved program, its arguments, and
-/// the directory holding its assets (removed when the runtime is dropped).
+/// the directory holding its assets.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub program: PathBuf,
     pub args: Vec<OsString>,
-    _assets: Option<TempDir>,
+    _assets: AssetDir,
 }
 
 impl Launcher {
@@ -141,15 +142,10 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
         function: spec.function.clone(),
         source,
     };
-    let assets = tempfile::Builder::new()
-        .prefix("eddy-node-launcher-")
-        .tempdir()
+    let dir = tokio::task::spawn_blocking(|| assets::write("node", NODE_ASSETS))
+        .await
+        .map_err(|join| io(std::io::Error::other(join)))?
         .map_err(io)?;
-    for (name, text) in NODE_ASSETS {
-        tokio::fs::write(assets.path().join(name), text)
-            .await
-            .map_err(io)?;
-    }
     let mut args: Vec<OsString> = config.node_args.iter().map(OsString::from).collect();
     // Node 20.10-22 can load an ESM `.js` next to a package.json without "type": "module" only
     // with this flag (later 20.x and 22.x enable it by default; the flag stays accepted). Vercel
@@ -157,11 +153,11 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
     if (major, minor) >= (20, 10) && major <= 22 {
         args.push("--experimental-detect-module".into());
     }
-    args.push(assets.path().join("launcher.mjs").into_os_string());
+    args.push(dir.path().join("launcher.mjs").into_os_string());
     Ok(Prepared {
         program,
         args,
-        _assets: Some(assets),
+        _assets: dir,
     })
 }
 
@@ -231,28 +227,22 @@ mod tests {
     }
 
     #[test]
-    fn every_launcher_module_imported_by_the_entry_point_is_embedded() {
-        let entry = NODE_ASSETS[0].1;
-        for (name, text) in NODE_ASSETS {
-            assert!(!text.is_empty(), "{name} is empty");
-            if *name != "launcher.mjs" {
-                let imported = NODE_ASSETS
-                    .iter()
-                    .any(|(_, source)| source.contains(&format!("'./{name}'")));
-                assert!(imported, "{name} is embedded but never imported");
-            }
-        }
-        for line in entry.lines().filter(|l| l.starts_with("import ")) {
-            if let Some(start) = line.find("'./") {
-                let name = &line[start + 3
-                    ..line[start + 3..]
-                        .find('\'')
-                        .map_or(line.len(), |e| start + 3 + e)];
+    fn every_relative_import_of_the_launcher_is_embedded() {
+        let mut imports = 0;
+        for (name, source) in NODE_ASSETS {
+            for (at, pattern) in source.match_indices("from './") {
+                let rest = &source[at + pattern.len()..];
+                let imported = &rest[..rest.find('\'').unwrap_or(rest.len())];
                 assert!(
-                    NODE_ASSETS.iter().any(|(n, _)| *n == name),
-                    "launcher.mjs imports {name}, which is not embedded"
+                    NODE_ASSETS.iter().any(|(n, _)| *n == imported),
+                    "{name} imports ./{imported}, which is not embedded"
                 );
+                imports += 1;
             }
         }
+        assert!(
+            imports >= NODE_ASSETS.len() - 1,
+            "only {imports} relative imports found"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! [`eddy_runtime::Runtime`] and [`eddy_runtime::Instance`] traits) nor render errors (the
 //! gateway's `rescue`).
 
+mod assets;
 mod instance;
 mod ipc;
 mod launcher;
@@ -28,9 +29,9 @@ use tracing::Instrument as _;
 pub use launcher::NodeConfig;
 use launcher::{Launcher, Prepared};
 
-/// A [`Runtime`] whose instances are processes speaking the instance protocol. Cheap to
-/// share; the launcher's assets are written on the first spawn and removed when the runtime
-/// is dropped.
+/// A [`Runtime`] whose instances are processes speaking the instance protocol. Share one per
+/// language: the toolchain is checked and the launcher's files are written on the first
+/// spawn.
 pub struct ProcessRuntime {
     inner: Arc<Inner>,
 }

@@ -178,3 +178,46 @@ async fn instances_get_the_function_environment_in_utc_and_nothing_of_eddys() {
         "{keys:?}"
     );
 }
+
+#[tokio::test]
+async fn dropping_an_invocation_closes_its_request_in_the_function() {
+    if !node_available() {
+        return;
+    }
+    let project = Project::new();
+    project.file(
+        "api/hold.js",
+        r#"
+const { writeFileSync } = require('node:fs');
+module.exports = (req, res) => {
+  res.write('started');
+  res.on('close', () => writeFileSync('closed.txt', String(res.writableFinished)));
+};
+"#,
+    );
+    let instance = spawn(&project, "lifecycle-cancel", "api/hold.js").await;
+    let response = instance
+        .invoke(crate::harness::invocation(get("/api/hold"), "req-cancel"))
+        .await
+        .unwrap();
+    drop(response);
+    let closed = project.path("closed.txt");
+    assert!(crate::harness::eventually(Duration::from_secs(5), || closed.exists()).await);
+    assert_eq!(std::fs::read_to_string(closed).unwrap(), "false");
+    assert_eq!(*instance.health().borrow(), Health::Ready);
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_kills_the_process() {
+    if !node_available() {
+        return;
+    }
+    let project = Project::new();
+    project.file("api/ok.js", "module.exports = (req, res) => res.end('ok');");
+    let instance = spawn(&project, "lifecycle-drop", "api/ok.js").await;
+    let pid = instance.stats().pid.unwrap();
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc.exists());
+    drop(instance);
+    assert!(crate::harness::eventually(Duration::from_secs(5), || !proc.exists()).await);
+}
