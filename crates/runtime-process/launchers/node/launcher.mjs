@@ -13,6 +13,7 @@
 // reported in `end`; the process keeps running and eddy drains it.
 
 import http from 'node:http';
+import util from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { connect, send, sendLog, flush, captureOutput } from './ipc.mjs';
 import {
@@ -34,13 +35,18 @@ const FAILURE_MARKER = 'x-eddy-error';
 
 const handlerPath = process.env.EDDY_HANDLER ?? '';
 const options = parseOptions(process.env.EDDY_OPTIONS);
-const waitUntilTimeoutMs = Number(process.env.EDDY_WAIT_UNTIL_TIMEOUT_MS) || 30000;
+const waitUntilTimeoutMs = parseMillis(process.env.EDDY_WAIT_UNTIL_TIMEOUT_MS, 30000);
 
 let shape = null;
 let server = null;
 let inflight = 0;
 let idleWaiters = [];
 let stopping = false;
+
+function parseMillis(text, fallback) {
+  const value = text === undefined || text.trim() === '' ? NaN : Number(text);
+  return Number.isFinite(value) && value >= 0 ? value : fallback;
+}
 
 function parseOptions(text) {
   try {
@@ -51,14 +57,31 @@ function parseOptions(text) {
   }
 }
 
+/** The stack of an Error, else an inspection of the thrown value; never throws. */
 function describeError(error) {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return `Uncaught ${typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)}`;
+  try {
+    if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+    return `Uncaught ${typeof error === 'string' ? error : util.inspect(error)}`;
+  } catch {
+    return 'Uncaught error (it could not be printed)';
+  }
 }
 
 function firstLine(error) {
-  if (error instanceof Error) return `${error.name}: ${error.message}`.split('\n')[0];
-  return String(error).split('\n')[0];
+  try {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : describeError(error);
+    return text.split('\n')[0];
+  } catch {
+    return 'Uncaught error';
+  }
+}
+
+function errorMessage(error) {
+  try {
+    return error instanceof Error ? String(error.message) : describeError(error);
+  } catch {
+    return 'Uncaught error';
+  }
 }
 
 // ---- per request -------------------------------------------------------------------------
@@ -152,7 +175,7 @@ function failInvocation(invocation, error) {
   }
   sendLog({ level: 'error' }, ipcContext(invocation), report);
   invocation.error ??= {
-    message: error instanceof Error ? error.message : String(error),
+    message: errorMessage(error),
     stack: describeError(error),
   };
   if (!res.headersSent) {

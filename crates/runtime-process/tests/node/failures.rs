@@ -258,3 +258,37 @@ async fn a_missing_node_binary_is_a_toolchain_error_saying_how_to_install() {
         Ok(_) => panic!("expected ToolchainMissing, got an instance"),
     }
 }
+
+#[tokio::test]
+async fn throwing_odd_values_fails_the_request_but_not_the_process() {
+    if !node_available() {
+        return;
+    }
+    let project = Project::new();
+    project.file(
+        "api/odd.js",
+        r#"
+module.exports = (req, res) => {
+  if (req.query.kind === 'null') throw null;
+  if (req.query.kind === 'bare') throw Object.create(null);
+  setTimeout(() => { throw 10n; }, 5);
+};
+"#,
+    );
+    // A failed request drains its instance, so each kind gets its own.
+    for kind in ["null", "bare", "bigint"] {
+        let instance = spawn(&project, "failures-odd", "api/odd.js").await;
+        match call_as(&instance, get(&format!("/api/odd?kind={kind}")), "req-odd").await {
+            Err(InvokeError::Failed { reason }) => {
+                assert!(reason.starts_with("Uncaught"), "{kind}: {reason}")
+            }
+            other => panic!("{kind}: expected Failed, got {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let health = instance.health().borrow().clone();
+        assert!(
+            matches!(health, Health::Draining { .. }),
+            "{kind}: {health:?}"
+        );
+    }
+}
