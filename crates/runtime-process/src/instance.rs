@@ -247,10 +247,30 @@ impl Proxy {
         }
         let reason = match current {
             Health::Exited { reason } => format!("the process {reason}"),
+            _ if request_body_failed(error) => {
+                // The client's upload broke off (or the gateway cut it); the instance is fine.
+                return InvokeError::NoResponse {
+                    reason: format!(
+                        "the request body failed before the function answered: {detail}"
+                    ),
+                };
+            }
             _ => format!("the connection to the instance failed: {detail}"),
         };
         InvokeError::Crashed { instance, reason }
     }
+}
+
+/// Whether hyper gave up because the request body (from the gateway) returned an error.
+fn request_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            return hyper.is_user();
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The error chain as one line: `client error (SendRequest): connection closed before...`.

@@ -292,3 +292,51 @@ module.exports = (req, res) => {
         );
     }
 }
+
+/// A request body that sends one chunk, then fails like an upload cut off by the client.
+struct BrokenUpload {
+    sent: bool,
+}
+
+impl http_body::Body for BrokenUpload {
+    type Data = bytes::Bytes;
+    type Error = eddy_runtime::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.sent {
+            return std::task::Poll::Ready(Some(Err("upload broke off".into())));
+        }
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+            b"part",
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_request_body_is_no_response_and_leaves_the_instance_ready() {
+    if !node_available() {
+        return;
+    }
+    let project = Project::new();
+    project.file(
+        "api/upload.js",
+        "module.exports = (req, res) => { req.on('data', () => {}); req.on('end', () => res.end('got it')); };",
+    );
+    let instance = spawn(&project, "failures-upload", "api/upload.js").await;
+    let body = http_body_util::BodyExt::boxed_unsync(BrokenUpload { sent: false });
+    let upload = crate::harness::request("POST", "/api/upload")
+        .body(body)
+        .unwrap();
+    match call_as(&instance, upload, "req-upload").await {
+        Err(InvokeError::NoResponse { reason }) => {
+            assert!(reason.contains("upload broke off"), "{reason}")
+        }
+        other => panic!("expected NoResponse, got {other:?}"),
+    }
+    assert_eq!(*instance.health().borrow(), Health::Ready);
+    assert_eq!(call(&instance, get("/api/upload")).await.text(), "got it");
+}
