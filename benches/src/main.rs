@@ -43,7 +43,9 @@ type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector)
 }
 
 fn repo_root() -> PathBuf {
@@ -62,7 +64,11 @@ impl Drop for Guard {
 
 /// Starts a process and waits for a stdout line with `marker`, returning what follows it.
 fn start(mut command: Command, marker: &str) -> anyhow::Result<(Guard, String)> {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null()).spawn()?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
     let guard = Guard(child);
     let mut lines = BufReader::new(stdout).lines();
@@ -87,7 +93,11 @@ async fn get(client: &HttpClient, url: &str) -> anyhow::Result<()> {
 
 fn eddy_dev(eddy: &Path, project: &Path) -> anyhow::Result<(Guard, String)> {
     let mut command = Command::new(eddy);
-    command.args(["dev"]).arg(project).args(["--listen", "127.0.0.1:0", "--no-watch"]).env("EDDY_LOG", "warn");
+    command
+        .args(["dev"])
+        .arg(project)
+        .args(["--listen", "127.0.0.1:0", "--no-watch"])
+        .env("EDDY_LOG", "warn");
     start(command, "Ready! Available at ")
 }
 
@@ -106,7 +116,11 @@ struct Stats {
 
 fn stats(mut samples: Vec<f64>) -> Stats {
     samples.sort_by(f64::total_cmp);
-    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
+    Stats {
+        median: samples[samples.len() / 2],
+        min: samples[0],
+        max: samples[samples.len() - 1],
+    }
 }
 
 /// eddy: the server is up (not timed); timed = first request, which spawns the instance.
@@ -166,27 +180,56 @@ async fn load(url: String, connections: usize, seconds: u64) -> anyhow::Result<f
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let eddy = args.eddy.clone().unwrap_or_else(|| repo_root().join("target/release/eddy"));
+    let eddy = args
+        .eddy
+        .clone()
+        .unwrap_or_else(|| repo_root().join("target/release/eddy"));
     if !eddy.exists() {
-        bail!("{} not found: build it with `cargo build --release -p eddy` or pass --eddy", eddy.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p eddy` or pass --eddy",
+            eddy.display()
+        );
     }
     let project = repo_root().join("benches/node-hello");
 
-    println!("== node cold start (spawn → first byte), {} runs each", args.cold_runs);
+    println!(
+        "== node cold start (spawn → first byte), {} runs each",
+        args.cold_runs
+    );
     let node = stats(cold_node(&project, args.cold_runs).await?);
     let through = stats(cold_eddy(&eddy, &project, args.cold_runs).await?);
-    println!("bare node           p50 {:7.1} ms  (min {:.1}, max {:.1})", node.median, node.min, node.max);
-    println!("eddy (node runtime) p50 {:7.1} ms  (min {:.1}, max {:.1})", through.median, through.min, through.max);
-    println!("eddy − node         {:+.1} ms at p50 (target: ≤ +10 ms)", through.median - node.median);
+    println!(
+        "bare node           p50 {:7.1} ms  (min {:.1}, max {:.1})",
+        node.median, node.min, node.max
+    );
+    println!(
+        "eddy (node runtime) p50 {:7.1} ms  (min {:.1}, max {:.1})",
+        through.median, through.min, through.max
+    );
+    println!(
+        "eddy − node         {:+.1} ms at p50 (target: ≤ +10 ms)",
+        through.median - node.median
+    );
 
-    println!("\n== node warm requests/s, {} connections, {} s", args.connections, args.seconds);
+    println!(
+        "\n== node warm requests/s, {} connections, {} s",
+        args.connections, args.seconds
+    );
     let (_node_guard, node_base) = bare_node(&project)?;
     let direct = load(format!("{node_base}/"), args.connections, args.seconds).await?;
     drop(_node_guard);
     let (_eddy_guard, eddy_base) = eddy_dev(&eddy, &project)?;
-    let proxied = load(format!("{eddy_base}/api/hello"), args.connections, args.seconds).await?;
+    let proxied = load(
+        format!("{eddy_base}/api/hello"),
+        args.connections,
+        args.seconds,
+    )
+    .await?;
     println!("bare node           {direct:9.0} req/s");
     println!("eddy (node runtime) {proxied:9.0} req/s");
-    println!("eddy ÷ node         {:.2}× (target: ≥ 0.75×)", proxied / direct);
+    println!(
+        "eddy ÷ node         {:.2}× (target: ≥ 0.75×)",
+        proxied / direct
+    );
     Ok(())
 }

@@ -52,7 +52,13 @@ impl Planner {
             tracing::error!(target: "eddy::build", "{error}");
             broken.insert(error.function.clone(), error.to_string());
         }
-        let app = App::new(&plan.deployment, broken, &self.runtimes, &self.defaults, &self.ids)?;
+        let app = App::new(
+            &plan.deployment,
+            broken,
+            &self.runtimes,
+            &self.defaults,
+            &self.ids,
+        )?;
         Ok(app)
     }
 }
@@ -61,7 +67,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let dir = std::fs::canonicalize(&args.dir)
         .with_context(|| format!("project directory {} does not exist", args.dir.display()))?;
     if !dir.is_dir() {
-        bail!("{} is not a directory (pass the folder that holds api/ or vercel.json)", dir.display());
+        bail!(
+            "{} is not a directory (pass the folder that holds api/ or vercel.json)",
+            dir.display()
+        );
     }
     let addr = parse_listen(&args.listen)?;
     let listener = TcpListener::bind(addr).await.map_err(|error| match error.kind() {
@@ -70,12 +79,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }
         _ => anyhow::anyhow!("cannot listen on {addr}: {error}"),
     })?;
-    let local = listener.local_addr().context("reading the listening address")?;
+    let local = listener
+        .local_addr()
+        .context("reading the listening address")?;
     let planner = Planner {
         options: plan_options(&dir, local),
         dir,
-        runtimes: Runtimes::default().with("node", Arc::new(ProcessRuntime::node(NodeConfig::default()))),
-        defaults: PoolDefaults { idle_timeout: Duration::from_secs(args.idle_timeout), ..PoolDefaults::default() },
+        runtimes: Runtimes::default().with(
+            "node",
+            Arc::new(ProcessRuntime::node(NodeConfig::default())),
+        ),
+        defaults: PoolDefaults {
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            ..PoolDefaults::default()
+        },
         ids: Arc::new(InstanceIds::default()),
     };
     let started = Instant::now();
@@ -97,7 +114,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             reload(&planner, &gateway);
         })?)
     };
-    eddy_gateway::server::serve(gateway.clone(), listener, shutdown_signal(), Duration::from_secs(10)).await;
+    eddy_gateway::server::serve(
+        gateway.clone(),
+        listener,
+        shutdown_signal(),
+        Duration::from_secs(10),
+    )
+    .await;
     tracing::info!(target: "eddy::dev", "shutting down: draining instances");
     gateway.retire().await;
     Ok(())
@@ -110,7 +133,9 @@ fn reload(planner: &Planner, gateway: &Gateway) {
             gateway.replace_app(app);
             tracing::info!(target: "eddy::dev", "reloaded in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
         }
-        Err(error) => tracing::error!(target: "eddy::dev", "reload failed, still serving the previous version: {error:#}"),
+        Err(error) => {
+            tracing::error!(target: "eddy::dev", "reload failed, still serving the previous version: {error:#}")
+        }
     }
 }
 
@@ -126,11 +151,18 @@ fn plan_options(dir: &Path, local: SocketAddr) -> PlanOptions {
         env.insert(k.to_string(), v.to_string());
     }
     env.insert("VERCEL_URL".into(), host);
-    PlanOptions { env, ..PlanOptions::new(dir) }
+    PlanOptions {
+        env,
+        ..PlanOptions::new(dir)
+    }
 }
 
 fn display_addr(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() }
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 /// A bare port listens on all interfaces, as `vercel dev` does; `HOST:PORT` is taken as is.
@@ -138,22 +170,23 @@ fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
     if let Ok(port) = listen.parse::<u16>() {
         return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
     }
-    listen
-        .parse::<SocketAddr>()
-        .with_context(|| format!("--listen {listen:?} is neither a port nor HOST:PORT (e.g. 3000 or 127.0.0.1:3000)"))
+    listen.parse::<SocketAddr>().with_context(|| {
+        format!("--listen {listen:?} is neither a port nor HOST:PORT (e.g. 3000 or 127.0.0.1:3000)")
+    })
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -13,7 +13,10 @@ const SETTLE: Duration = Duration::from_millis(30);
 
 /// Watches `dir` and calls `on_change` (on a blocking thread) after each burst of changes.
 /// Dropping the returned watcher stops watching.
-pub fn watch(dir: &Path, on_change: impl Fn() + Send + 'static) -> anyhow::Result<notify::RecommendedWatcher> {
+pub fn watch(
+    dir: &Path,
+    on_change: impl Fn() + Send + 'static,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };

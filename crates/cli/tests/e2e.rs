@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    reason = "test harness: a failed unwrap is a failed test"
+)]
+
 //! End-to-end tests: the real `eddy` binary serving real projects with real Node.js processes,
 //! driven over real HTTP on loopback.
 

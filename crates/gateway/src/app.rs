@@ -84,7 +84,9 @@ pub enum Target {
     Pool(Arc<Pool>),
     /// The function could not be built or its runtime is unavailable; every request to it fails
     /// with this message (logged) while the rest of the deployment serves.
-    Broken { message: String },
+    Broken {
+        message: String,
+    },
 }
 
 /// A deployment ready to serve.
@@ -140,7 +142,10 @@ impl App {
         Ok(Self {
             deployment_id: deployment.id.clone(),
             router,
-            statics: StaticFiles::new(deployment.static_root.clone(), deployment.static_exclude.clone()),
+            statics: StaticFiles::new(
+                deployment.static_root.clone(),
+                deployment.static_exclude.clone(),
+            ),
             functions,
         })
     }
@@ -189,7 +194,9 @@ fn instance_spec(spec: &FunctionSpec) -> InstanceSpec {
 
 fn pool_config(spec: &FunctionSpec, defaults: &PoolDefaults) -> PoolConfig {
     let max_concurrency = if spec.fluid {
-        spec.max_concurrency.unwrap_or(defaults.max_concurrency).max(1)
+        spec.max_concurrency
+            .unwrap_or(defaults.max_concurrency)
+            .max(1)
     } else {
         1
     };

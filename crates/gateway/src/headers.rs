@@ -28,7 +28,10 @@ pub fn new_request_id(region: &str) -> String {
             char::from_digit(u32::from(n), 36).unwrap_or('0')
         })
         .collect();
-    format!("{region}::{pod}-{ms}-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
+    format!(
+        "{region}::{pod}-{ms}-{:012x}",
+        rand::random::<u64>() & 0xffff_ffff_ffff
+    )
 }
 
 /// What the gateway knows about the client and the deployment, for request headers.
@@ -47,7 +50,10 @@ pub fn to_function(headers: &mut HeaderMap, origin: &Origin<'_>) {
         .keys()
         .filter(|name| {
             let n = name.as_str();
-            n.starts_with("x-vercel-") || n.starts_with("x-forwarded-") || n == "x-real-ip" || n.starts_with("x-middleware-")
+            n.starts_with("x-vercel-")
+                || n.starts_with("x-forwarded-")
+                || n == "x-real-ip"
+                || n.starts_with("x-middleware-")
         })
         .cloned()
         .collect();
@@ -56,13 +62,33 @@ pub fn to_function(headers: &mut HeaderMap, origin: &Origin<'_>) {
     }
     let ip = origin.client_ip.to_string();
     set(headers, header::HOST, origin.host);
-    set(headers, HeaderName::from_static("x-forwarded-host"), origin.host);
-    set(headers, HeaderName::from_static("x-forwarded-proto"), origin.proto);
+    set(
+        headers,
+        HeaderName::from_static("x-forwarded-host"),
+        origin.host,
+    );
+    set(
+        headers,
+        HeaderName::from_static("x-forwarded-proto"),
+        origin.proto,
+    );
     set(headers, HeaderName::from_static("x-forwarded-for"), &ip);
     set(headers, HeaderName::from_static("x-real-ip"), &ip);
-    set(headers, HeaderName::from_static("x-vercel-forwarded-for"), &ip);
-    set(headers, HeaderName::from_static("x-vercel-id"), origin.request_id);
-    set(headers, HeaderName::from_static("x-vercel-deployment-url"), origin.host);
+    set(
+        headers,
+        HeaderName::from_static("x-vercel-forwarded-for"),
+        &ip,
+    );
+    set(
+        headers,
+        HeaderName::from_static("x-vercel-id"),
+        origin.request_id,
+    );
+    set(
+        headers,
+        HeaderName::from_static("x-vercel-deployment-url"),
+        origin.host,
+    );
 }
 
 /// Adds the platform response headers. `default_cache_control` applies only when the function
@@ -89,7 +115,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
         headers.remove(name);
     }
 }
@@ -109,10 +139,18 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         headers.insert("x-vercel-ip-country", HeaderValue::from_static("XX"));
-        headers.insert("x-vercel-internal-request-id", HeaderValue::from_static("9"));
+        headers.insert(
+            "x-vercel-internal-request-id",
+            HeaderValue::from_static("9"),
+        );
         headers.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
         headers.insert("cookie", HeaderValue::from_static("a=1"));
-        let origin = Origin { host: "localhost:3000", proto: "http", client_ip: "127.0.0.1".parse().unwrap(), request_id: "dev1::x" };
+        let origin = Origin {
+            host: "localhost:3000",
+            proto: "http",
+            client_ip: "127.0.0.1".parse().unwrap(),
+            request_id: "dev1::x",
+        };
         to_function(&mut headers, &origin);
         assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
         assert_eq!(headers["x-real-ip"], "127.0.0.1");

@@ -33,11 +33,18 @@ impl Limits {
     pub fn check_head(&self, parts: &Parts) -> Result<(), GatewayError> {
         let url_len = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
         if url_len > self.max_url_bytes {
-            return Err(GatewayError::UrlTooLong { len: url_len, limit: self.max_url_bytes });
+            return Err(GatewayError::UrlTooLong {
+                len: url_len,
+                limit: self.max_url_bytes,
+            });
         }
         if parts.headers.len() > self.max_header_count {
             return Err(GatewayError::HeaderTooLarge {
-                detail: format!("{} headers, at most {} allowed", parts.headers.len(), self.max_header_count),
+                detail: format!(
+                    "{} headers, at most {} allowed",
+                    parts.headers.len(),
+                    self.max_header_count
+                ),
             });
         }
         let mut total = 0;
@@ -45,22 +52,34 @@ impl Limits {
             let size = name.as_str().len() + value.len();
             if size > self.max_header_bytes {
                 return Err(GatewayError::HeaderTooLarge {
-                    detail: format!("header {name} is {size} bytes, at most {} allowed", self.max_header_bytes),
+                    detail: format!(
+                        "header {name} is {size} bytes, at most {} allowed",
+                        self.max_header_bytes
+                    ),
                 });
             }
             total += size;
         }
         if total > self.max_headers_total_bytes {
             return Err(GatewayError::HeaderTooLarge {
-                detail: format!("headers total {total} bytes, at most {} allowed", self.max_headers_total_bytes),
+                detail: format!(
+                    "headers total {total} bytes, at most {} allowed",
+                    self.max_headers_total_bytes
+                ),
             });
         }
         if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
-            let len = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
-                GatewayError::MalformedRequest { detail: "content-length is not a number".into() }
-            })?;
+            let len = len
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| GatewayError::MalformedRequest {
+                    detail: "content-length is not a number".into(),
+                })?;
             if len > self.max_body_bytes as u64 {
-                return Err(GatewayError::PayloadTooLarge { limit: self.max_body_bytes });
+                return Err(GatewayError::PayloadTooLarge {
+                    limit: self.max_body_bytes,
+                });
             }
         }
         Ok(())
@@ -82,27 +101,45 @@ mod tests {
     #[test]
     fn rejects_url_longer_than_14_kb() {
         let long = format!("/{}", "a".repeat(14 * 1024));
-        let err = Limits::default().check_head(&parts(&long, &[])).unwrap_err();
+        let err = Limits::default()
+            .check_head(&parts(&long, &[]))
+            .unwrap_err();
         assert_eq!(err.code(), "URL_TOO_LONG");
-        assert!(Limits::default().check_head(&parts(&long[..14 * 1024], &[])).is_ok());
+        assert!(
+            Limits::default()
+                .check_head(&parts(&long[..14 * 1024], &[]))
+                .is_ok()
+        );
     }
 
     #[test]
     fn rejects_one_header_over_16_kb_and_all_over_32_kb() {
         let big = "x".repeat(16 * 1024);
-        let err = Limits::default().check_head(&parts("/", &[("x-big", big)])).unwrap_err();
+        let err = Limits::default()
+            .check_head(&parts("/", &[("x-big", big)]))
+            .unwrap_err();
         assert_eq!(err.code(), "REQUEST_HEADER_TOO_LARGE");
         let nine_kb = "y".repeat(9 * 1024);
-        let many: Vec<_> = ["a", "b", "c", "d"].iter().map(|n| (*n, nine_kb.clone())).collect();
-        let err = Limits::default().check_head(&parts("/", &many)).unwrap_err();
+        let many: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| (*n, nine_kb.clone()))
+            .collect();
+        let err = Limits::default()
+            .check_head(&parts("/", &many))
+            .unwrap_err();
         assert!(err.to_string().contains("headers total"), "{err}");
     }
 
     #[test]
     fn rejects_more_than_64_headers() {
         let names: Vec<String> = (0..65).map(|i| format!("x-h{i}")).collect();
-        let headers: Vec<_> = names.iter().map(|n| (n.as_str(), "v".to_string())).collect();
-        let err = Limits::default().check_head(&parts("/", &headers)).unwrap_err();
+        let headers: Vec<_> = names
+            .iter()
+            .map(|n| (n.as_str(), "v".to_string()))
+            .collect();
+        let err = Limits::default()
+            .check_head(&parts("/", &headers))
+            .unwrap_err();
         assert_eq!(err.code(), "REQUEST_HEADER_TOO_LARGE");
     }
 

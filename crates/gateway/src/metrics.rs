@@ -21,7 +21,9 @@ pub struct FunctionLabel {
 }
 
 fn duration_histogram() -> Histogram {
-    Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0])
+    Histogram::new([
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    ])
 }
 
 /// The gateway's metrics registry.
@@ -45,21 +47,42 @@ impl Metrics {
         let mut registry = Registry::default();
         let invocations = Family::<FunctionLabel, Counter>::default();
         let cold_starts = Family::<FunctionLabel, Counter>::default();
-        let durations = Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(duration_histogram);
-        registry.register("eddy_invocations", "Function invocations", invocations.clone());
-        registry.register("eddy_cold_starts", "Invocations that waited for a new instance", cold_starts.clone());
+        let durations = Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        registry.register(
+            "eddy_invocations",
+            "Function invocations",
+            invocations.clone(),
+        );
+        registry.register(
+            "eddy_cold_starts",
+            "Invocations that waited for a new instance",
+            cold_starts.clone(),
+        );
         registry.register(
             "eddy_invocation_duration_seconds",
             "Invocation duration from admission to the end of the response body",
             durations.clone(),
         );
         let retired_started = Arc::new(Mutex::new(BTreeMap::new()));
-        registry.register_collector(Box::new(PoolCollector { app, retired_started: retired_started.clone() }));
-        Self { registry, invocations, cold_starts, durations, retired_started }
+        registry.register_collector(Box::new(PoolCollector {
+            app,
+            retired_started: retired_started.clone(),
+        }));
+        Self {
+            registry,
+            invocations,
+            cold_starts,
+            durations,
+            retired_started,
+        }
     }
 
     pub fn record_invocation(&self, function: &str, cold: bool, seconds: f64) {
-        let label = FunctionLabel { function: function.to_string() };
+        let label = FunctionLabel {
+            function: function.to_string(),
+        };
         self.invocations.get_or_create(&label).inc();
         if cold {
             self.cold_starts.get_or_create(&label).inc();
@@ -69,10 +92,13 @@ impl Metrics {
 
     /// Carries the started-instance counts of an app that is being replaced.
     pub fn retire_app(&self, app: &App) {
-        let Ok(mut retired) = self.retired_started.lock() else { return };
+        let Ok(mut retired) = self.retired_started.lock() else {
+            return;
+        };
         for pool in app.pools() {
             let snapshot = pool.snapshot();
-            *retired.entry(snapshot.function.clone()).or_default() += snapshot.instances_started_total;
+            *retired.entry(snapshot.function.clone()).or_default() +=
+                snapshot.instances_started_total;
         }
     }
 
@@ -96,7 +122,11 @@ impl Collector for PoolCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let app = self.app.load();
         let snapshots: Vec<_> = app.pools().map(|p| p.snapshot()).collect();
-        let mut started: BTreeMap<String, u64> = self.retired_started.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut started: BTreeMap<String, u64> = self
+            .retired_started
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
         for s in &snapshots {
             *started.entry(s.function.clone()).or_default() += s.instances_started_total;
         }
@@ -108,7 +138,9 @@ impl Collector for PoolCollector {
         )?;
         for (function, count) in &started {
             let metric = ConstCounter::new(*count);
-            metric.encode(family.encode_family(&FunctionLabel { function: function.clone() })?)?;
+            metric.encode(family.encode_family(&FunctionLabel {
+                function: function.clone(),
+            })?)?;
         }
         let mut family = encoder.encode_descriptor(
             "eddy_instances",
@@ -118,7 +150,9 @@ impl Collector for PoolCollector {
         )?;
         for s in &snapshots {
             let metric = ConstGauge::new(s.instances.len() as i64);
-            metric.encode(family.encode_family(&FunctionLabel { function: s.function.clone() })?)?;
+            metric.encode(family.encode_family(&FunctionLabel {
+                function: s.function.clone(),
+            })?)?;
         }
         let mut family = encoder.encode_descriptor(
             "eddy_queued_invocations",
@@ -128,7 +162,9 @@ impl Collector for PoolCollector {
         )?;
         for s in &snapshots {
             let metric = ConstGauge::new(s.queued as i64);
-            metric.encode(family.encode_family(&FunctionLabel { function: s.function.clone() })?)?;
+            metric.encode(family.encode_family(&FunctionLabel {
+                function: s.function.clone(),
+            })?)?;
         }
         Ok(())
     }

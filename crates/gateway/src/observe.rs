@@ -34,7 +34,11 @@ pub struct ObservedBody {
 
 impl ObservedBody {
     pub fn new(inner: Body, record: RequestRecord, finish: Finish) -> Self {
-        Self { inner, record, finish: Some(finish) }
+        Self {
+            inner,
+            record,
+            finish: Some(finish),
+        }
     }
 
     fn done(&mut self, completed: bool) {
@@ -48,7 +52,10 @@ impl HttpBody for ObservedBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.as_mut().get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {

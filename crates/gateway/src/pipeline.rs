@@ -35,7 +35,12 @@ pub struct GatewayOptions {
 
 impl Default for GatewayOptions {
     fn default() -> Self {
-        Self { region: "dev1".into(), proto: "http".into(), limits: Limits::default(), admin_routes: true }
+        Self {
+            region: "dev1".into(),
+            proto: "http".into(),
+            limits: Limits::default(),
+            admin_routes: true,
+        }
     }
 }
 
@@ -48,7 +53,9 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +63,11 @@ impl Gateway {
     pub fn new(app: App, options: GatewayOptions) -> Arc<Self> {
         let app = Arc::new(ArcSwap::from_pointee(app));
         let metrics = Metrics::new(app.clone());
-        Arc::new(Self { app, options, metrics })
+        Arc::new(Self {
+            app,
+            options,
+            metrics,
+        })
     }
 
     /// Serves `app` from now on; the previous app's instances drain in the background.
@@ -77,10 +88,19 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`. Never fails: errors become Vercel error responses.
-    pub async fn handle(self: &Arc<Self>, request: Request<Body>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: Request<Body>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let started = Instant::now();
         let request_id = headers::new_request_id(&self.options.region);
-        let flavor = Flavor::from_accept(request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+        let flavor = Flavor::from_accept(
+            request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+        );
         let mut record = RequestRecord {
             request_id: request_id.clone(),
             method: request.method().to_string(),
@@ -118,7 +138,8 @@ impl Gateway {
     fn finish(&self, record: &RequestRecord, completed: bool) {
         let elapsed = record.started.elapsed();
         if let Some(function) = &record.function {
-            self.metrics.record_invocation(function, record.cold, elapsed.as_secs_f64());
+            self.metrics
+                .record_invocation(function, record.cold, elapsed.as_secs_f64());
         }
         tracing::info!(
             target: "eddy::request",
@@ -160,52 +181,89 @@ impl Gateway {
             app.router.resolve(&info, &*app)
         };
         match resolution {
-            Resolution::Function { function, path, query, headers: route_headers, status, .. } => {
+            Resolution::Function {
+                function,
+                path,
+                query,
+                headers: route_headers,
+                status,
+                ..
+            } => {
                 record.function = Some(function.clone());
-                let origin = Origin { host: &host, proto: &self.options.proto, client_ip: peer.ip(), request_id };
-                let mut response =
-                    self.invoke(&app, &function, parts, body, &path, &query, &origin, record).await?;
+                let origin = Origin {
+                    host: &host,
+                    proto: &self.options.proto,
+                    client_ip: peer.ip(),
+                    request_id,
+                };
+                let mut response = self
+                    .invoke(&app, &function, parts, body, &path, &query, &origin, record)
+                    .await?;
                 if let Some(status) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
                     *response.status_mut() = status;
                 }
                 add_headers(response.headers_mut(), route_headers);
                 Ok(response)
             }
-            Resolution::Static { file, status, headers: route_headers } => {
+            Resolution::Static {
+                file,
+                status,
+                headers: route_headers,
+            } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 let mut response = app
                     .statics
                     .serve(&file, status, &parts.method, &parts.headers)
                     .await
-                    .map_err(|_| GatewayError::NotFound { path: parts.uri.path().to_string() })?;
+                    .map_err(|_| GatewayError::NotFound {
+                        path: parts.uri.path().to_string(),
+                    })?;
                 add_headers(response.headers_mut(), route_headers);
                 Ok(response)
             }
-            Resolution::Redirect { status, location, headers: route_headers } => {
+            Resolution::Redirect {
+                status,
+                location,
+                headers: route_headers,
+            } => {
                 let mut response = Response::new(full_body("Redirecting...\n"));
-                *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::PERMANENT_REDIRECT);
+                *response.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::PERMANENT_REDIRECT);
                 add_headers(response.headers_mut(), route_headers);
                 if let Ok(v) = HeaderValue::from_str(&location) {
                     response.headers_mut().insert(header::LOCATION, v);
                 }
-                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
                 Ok(response)
             }
-            Resolution::Status { status, headers: route_headers } => {
+            Resolution::Status {
+                status,
+                headers: route_headers,
+            } => {
                 let mut response = Response::new(eddy_runtime::empty_body());
                 *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 add_headers(response.headers_mut(), route_headers);
                 Ok(response)
             }
-            Resolution::NotFound { .. } => Err(GatewayError::NotFound { path: parts.uri.path().to_string() }),
+            Resolution::NotFound { .. } => Err(GatewayError::NotFound {
+                path: parts.uri.path().to_string(),
+            }),
             Resolution::External { url, .. } => Err(GatewayError::Routing {
                 detail: format!("external rewrite to {url} is not supported by eddy yet"),
             }),
-            Resolution::Error { code, .. } => Err(GatewayError::Routing { detail: code.to_string() }),
+            Resolution::Error { code, .. } => Err(GatewayError::Routing {
+                detail: code.to_string(),
+            }),
         }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one call site; the pieces of one request")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the pieces of one request"
+    )]
     async fn invoke(
         &self,
         app: &App,
@@ -220,23 +278,38 @@ impl Gateway {
         let pool = match app.functions.get(function) {
             Some(Target::Pool(pool)) => pool.clone(),
             Some(Target::Broken { message }) => {
-                return Err(GatewayError::FunctionFailed { function: function.to_string(), detail: message.clone() });
+                return Err(GatewayError::FunctionFailed {
+                    function: function.to_string(),
+                    detail: message.clone(),
+                });
             }
-            None => return Err(GatewayError::NotFound { path: path.to_string() }),
+            None => {
+                return Err(GatewayError::NotFound {
+                    path: path.to_string(),
+                });
+            }
         };
         // Vercel hands functions the whole request body (at most 4.5 MB); read it under the
         // limit so an oversized chunked body is refused without reading past the limit.
         let bytes = read_body(body, self.options.limits.max_body_bytes).await?;
         let mut headers = parts.headers;
         headers::to_function(&mut headers, origin);
-        let target = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
+        let target = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
         let mut request = Request::new(full_body(bytes));
         *request.method_mut() = parts.method;
         *request.uri_mut() = target.parse().map_err(|_| GatewayError::MalformedRequest {
             detail: format!("cannot build the function url from {target:?}"),
         })?;
         *request.headers_mut() = headers;
-        let invocation = Invocation { id: InvocationId::random(), request_id: origin.request_id.to_string(), request };
+        let invocation = Invocation {
+            id: InvocationId::random(),
+            request_id: origin.request_id.to_string(),
+            request,
+        };
         match pool.invoke(invocation).await {
             Ok(invoked) => {
                 record.instance = Some(invoked.instance.to_string());
@@ -251,17 +324,26 @@ impl Gateway {
 fn map_failure(function: &str, failure: InvokeFailure) -> GatewayError {
     let function = function.to_string();
     match failure {
-        InvokeFailure::Timeout { max_duration, .. } => {
-            GatewayError::FunctionTimeout { function, seconds: max_duration.as_secs() }
-        }
-        InvokeFailure::Throttled { waited, .. } => {
-            GatewayError::Throttled { function, detail: format!("waited {:.1}s for a slot", waited.as_secs_f64()) }
-        }
+        InvokeFailure::Timeout { max_duration, .. } => GatewayError::FunctionTimeout {
+            function,
+            seconds: max_duration.as_secs(),
+        },
+        InvokeFailure::Throttled { waited, .. } => GatewayError::Throttled {
+            function,
+            detail: format!("waited {:.1}s for a slot", waited.as_secs_f64()),
+        },
         InvokeFailure::Shutdown { .. } => GatewayError::ShuttingDown,
-        InvokeFailure::Invoke { source: InvokeError::NoResponse { reason }, .. } => {
-            GatewayError::NoResponse { function, detail: reason }
-        }
-        other => GatewayError::FunctionFailed { function, detail: other.to_string() },
+        InvokeFailure::Invoke {
+            source: InvokeError::NoResponse { reason },
+            ..
+        } => GatewayError::NoResponse {
+            function,
+            detail: reason,
+        },
+        other => GatewayError::FunctionFailed {
+            function,
+            detail: other.to_string(),
+        },
     }
 }
 
@@ -280,7 +362,9 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, GatewayErro
                 return Err(GatewayError::PayloadTooLarge { limit });
             }
             Err(error) => {
-                return Err(GatewayError::MalformedRequest { detail: format!("reading the body: {error}") });
+                return Err(GatewayError::MalformedRequest {
+                    detail: format!("reading the body: {error}"),
+                });
             }
         }
     }
@@ -321,5 +405,27 @@ fn add_headers(target: &mut HeaderMap, extra: HeaderMap) {
             },
         };
         target.append(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::StreamBody;
+
+    fn chunked(chunks: usize, size: usize) -> Body {
+        let frames = (0..chunks).map(move |_| {
+            Ok::<_, eddy_runtime::BoxError>(http_body::Frame::data(Bytes::from(vec![b'x'; size])))
+        });
+        StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_over_the_limit_is_refused() {
+        let err = read_body(chunked(10, 1000), 5_000).await.unwrap_err();
+        assert_eq!(err.code(), "FUNCTION_PAYLOAD_TOO_LARGE");
+        let ok = read_body(chunked(5, 1000), 5_000).await.unwrap();
+        assert_eq!(ok.len(), 5_000);
     }
 }

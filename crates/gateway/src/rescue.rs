@@ -135,12 +135,18 @@ pub fn rescue(error: &GatewayError, flavor: Flavor, request_id: &str) -> Respons
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("x-vercel-error", HeaderValue::from_static(code));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache, no-store, max-age=0, must-revalidate"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache, no-store, max-age=0, must-revalidate"),
+    );
     response
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -155,32 +161,53 @@ mod tests {
 
     #[tokio::test]
     async fn renders_json_when_client_accepts_json() {
-        let err = GatewayError::FunctionTimeout { function: "api/slow".into(), seconds: 1 };
-        let response = rescue(&err, Flavor::from_accept(Some("application/json")), "dev1::abc");
+        let err = GatewayError::FunctionTimeout {
+            function: "api/slow".into(),
+            seconds: 1,
+        };
+        let response = rescue(
+            &err,
+            Flavor::from_accept(Some("application/json")),
+            "dev1::abc",
+        );
         assert_eq!(response.status(), 504);
-        assert_eq!(response.headers()["x-vercel-error"], "FUNCTION_INVOCATION_TIMEOUT");
+        assert_eq!(
+            response.headers()["x-vercel-error"],
+            "FUNCTION_INVOCATION_TIMEOUT"
+        );
         let body: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
         assert_eq!(body["error"]["code"], 504);
     }
 
     #[tokio::test]
     async fn renders_plain_text_with_code_and_request_id_by_default() {
-        let err = GatewayError::NotFound { path: "/nope".into() };
+        let err = GatewayError::NotFound {
+            path: "/nope".into(),
+        };
         let response = rescue(&err, Flavor::from_accept(None), "dev1::xyz");
         assert_eq!(response.status(), 404);
         let text = body_text(response).await;
-        assert!(text.starts_with("The page could not be found\n\nNOT_FOUND\n"), "{text}");
+        assert!(
+            text.starts_with("The page could not be found\n\nNOT_FOUND\n"),
+            "{text}"
+        );
         assert!(text.contains("dev1::xyz"));
     }
 
     #[tokio::test]
     async fn renders_html_for_browsers_and_escapes_the_id() {
-        let err = GatewayError::FunctionFailed { function: "api/x".into(), detail: "boom".into() };
+        let err = GatewayError::FunctionFailed {
+            function: "api/x".into(),
+            detail: "boom".into(),
+        };
         let response = rescue(&err, Flavor::from_accept(Some("text/html,*/*")), "<id>");
         assert_eq!(response.status(), 500);
         let text = body_text(response).await;
         assert!(text.contains("FUNCTION_INVOCATION_FAILED"));
         assert!(text.contains("&lt;id&gt;"));
-        assert!(!text.contains("boom"), "internal detail must not leak to clients");
+        assert!(
+            !text.contains("boom"),
+            "internal detail must not leak to clients"
+        );
     }
 }

@@ -15,7 +15,12 @@ use crate::pipeline::Gateway;
 
 /// Serves `gateway` on `listener` until `shutdown` resolves, then waits (at most `grace`) for
 /// open connections to finish.
-pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -43,10 +48,13 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: impl 
         let gateway = gateway.clone();
         let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
-            let request = request.map(|body| body.map_err(eddy_runtime::BoxError::from).boxed_unsync());
+            let request =
+                request.map(|body| body.map_err(eddy_runtime::BoxError::from).boxed_unsync());
             async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, peer).await) }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -54,7 +62,10 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, shutdown: impl 
             }
         });
     }
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after {grace:?}; closing them");
     }
 }

@@ -44,14 +44,25 @@ impl StaticFiles {
         method: &Method,
         request_headers: &HeaderMap,
     ) -> std::io::Result<Response<Body>> {
-        let root = self.root.as_ref().ok_or_else(|| std::io::Error::other("no static root"))?;
-        let path = safe_join(root, rel).ok_or_else(|| std::io::Error::other("path escapes the root"))?;
+        let root = self
+            .root
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no static root"))?;
+        let path =
+            safe_join(root, rel).ok_or_else(|| std::io::Error::other("path escapes the root"))?;
         let meta = tokio::fs::metadata(&path).await?;
-        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
         let etag = format!("\"{:x}-{:x}\"", meta.len(), mtime);
         let mime = mime_guess::from_path(&path).first_or_octet_stream();
         let mut content_type = mime.essence_str().to_string();
-        if mime.type_() == mime_guess::mime::TEXT || content_type == "application/javascript" || content_type == "application/json" {
+        if mime.type_() == mime_guess::mime::TEXT
+            || content_type == "application/javascript"
+            || content_type == "application/json"
+        {
             content_type.push_str("; charset=utf-8");
         }
         let not_modified = status == StatusCode::OK
@@ -66,7 +77,8 @@ impl StaticFiles {
         } else if method == Method::HEAD {
             let mut r = Response::new(empty_body());
             *r.status_mut() = status;
-            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
             r
         } else {
             let bytes = tokio::fs::read(&path).await?;
@@ -130,12 +142,23 @@ mod tests {
     #[tokio::test]
     async fn answers_304_when_etag_matches() {
         let (_dir, files) = fixture();
-        let first = files.serve("index.html", StatusCode::OK, &Method::GET, &HeaderMap::new()).await.unwrap();
+        let first = files
+            .serve(
+                "index.html",
+                StatusCode::OK,
+                &Method::GET,
+                &HeaderMap::new(),
+            )
+            .await
+            .unwrap();
         assert_eq!(first.headers()["content-type"], "text/html; charset=utf-8");
         let etag = first.headers()["etag"].clone();
         let mut conditional = HeaderMap::new();
         conditional.insert(header::IF_NONE_MATCH, etag);
-        let second = files.serve("index.html", StatusCode::OK, &Method::GET, &conditional).await.unwrap();
+        let second = files
+            .serve("index.html", StatusCode::OK, &Method::GET, &conditional)
+            .await
+            .unwrap();
         assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
     }
 }

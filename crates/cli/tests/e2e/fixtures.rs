@@ -36,14 +36,21 @@ async fn every_fixture_passes_its_probes() {
         }
     }
     eprintln!("fixtures: {} folders, {probes_run} probes", dirs.len());
-    assert!(failures.is_empty(), "{} fixture(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 async fn run_fixture(dir: &Path) -> Result<usize, String> {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let expect_path = dir.join("expect.json");
-    let text = std::fs::read_to_string(&expect_path).map_err(|e| format!("{name}: no expect.json ({e})"))?;
-    let expect: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: expect.json is invalid: {e}"))?;
+    let text = std::fs::read_to_string(&expect_path)
+        .map_err(|e| format!("{name}: no expect.json ({e})"))?;
+    let expect: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{name}: expect.json is invalid: {e}"))?;
     let probes = expect["probes"].as_array().cloned().unwrap_or_default();
     if probes.is_empty() {
         return Err(format!("{name}: expect.json has no probes"));
@@ -55,23 +62,41 @@ async fn run_fixture(dir: &Path) -> Result<usize, String> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         let reply = eddy.send(build_request(&eddy, probe)).await;
-        let label = format!("{name} probe {i} ({} {})", probe["method"].as_str().unwrap_or("GET"), probe["path"].as_str().unwrap_or(""));
+        let label = format!(
+            "{name} probe {i} ({} {})",
+            probe["method"].as_str().unwrap_or("GET"),
+            probe["path"].as_str().unwrap_or("")
+        );
         if let Err(e) = check(probe, &reply) {
-            errors.push(format!("{label}: {e}\n  status {} body: {}", reply.status, truncate(&reply.text())));
+            errors.push(format!(
+                "{label}: {e}\n  status {} body: {}",
+                reply.status,
+                truncate(&reply.text())
+            ));
         }
     }
     // Log assertions after all requests, giving output a moment to arrive.
-    let wanted: Vec<&str> = probes.iter().filter_map(|p| p["logMustContain"].as_str()).collect();
+    let wanted: Vec<&str> = probes
+        .iter()
+        .filter_map(|p| p["logMustContain"].as_str())
+        .collect();
     if !wanted.is_empty() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let logs = eddy.logs();
         for w in wanted {
             if !logs.contains(w) {
-                errors.push(format!("{name}: log must contain {w:?}; logs:\n{}", truncate(&logs)));
+                errors.push(format!(
+                    "{name}: log must contain {w:?}; logs:\n{}",
+                    truncate(&logs)
+                ));
             }
         }
     }
-    if errors.is_empty() { Ok(probes.len()) } else { Err(errors.join("\n")) }
+    if errors.is_empty() {
+        Ok(probes.len())
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 fn build_request(eddy: &Eddy, probe: &Value) -> http::Request<Full<Bytes>> {
@@ -102,37 +127,46 @@ fn build_request(eddy: &Eddy, probe: &Value) -> http::Request<Full<Bytes>> {
 
 fn check(probe: &Value, reply: &Reply) -> Result<(), String> {
     let body = reply.text();
-    if let Some(status) = probe["status"].as_u64() {
-        if u64::from(reply.status) != status {
-            return Err(format!("status {} != expected {status}", reply.status));
-        }
+    if let Some(status) = probe["status"].as_u64()
+        && u64::from(reply.status) != status
+    {
+        return Err(format!("status {} != expected {status}", reply.status));
     }
-    if let Some(s) = probe["mustContain"].as_str() {
-        if !body.contains(s) {
-            return Err(format!("body must contain {s:?}"));
-        }
+    if let Some(s) = probe["mustContain"].as_str()
+        && !body.contains(s)
+    {
+        return Err(format!("body must contain {s:?}"));
     }
-    if let Some(s) = probe["mustNotContain"].as_str() {
-        if body.contains(s) {
-            return Err(format!("body must not contain {s:?}"));
-        }
+    if let Some(s) = probe["mustNotContain"].as_str()
+        && body.contains(s)
+    {
+        return Err(format!("body must not contain {s:?}"));
     }
-    if let Some(s) = probe["bodyMustBe"].as_str() {
-        if body.trim() != s.trim() {
-            return Err(format!("body must be {s:?}"));
-        }
+    if let Some(s) = probe["bodyMustBe"].as_str()
+        && body.trim() != s.trim()
+    {
+        return Err(format!("body must be {s:?}"));
     }
     if let Some(headers) = probe["responseHeaders"].as_object() {
         for (name, expected) in headers {
-            let actual: Vec<&str> = reply.headers.get_all(name.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+            let actual: Vec<&str> = reply
+                .headers
+                .get_all(name.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
             match expected {
-                Value::Null if !actual.is_empty() => return Err(format!("header {name} must be absent, got {actual:?}")),
+                Value::Null if !actual.is_empty() => {
+                    return Err(format!("header {name} must be absent, got {actual:?}"));
+                }
                 Value::Null => {}
                 Value::Array(values) => {
                     for v in values {
                         let v = v.as_str().unwrap_or_default();
                         if !actual.iter().any(|a| header_matches(a, v)) {
-                            return Err(format!("header {name} must include {v:?}, got {actual:?}"));
+                            return Err(format!(
+                                "header {name} must include {v:?}, got {actual:?}"
+                            ));
                         }
                     }
                 }
@@ -156,5 +190,9 @@ fn header_matches(actual: &str, expected: &str) -> bool {
 }
 
 fn truncate(s: &str) -> String {
-    if s.len() > 2000 { format!("{}…", &s[..s.floor_char_boundary(2000)]) } else { s.to_string() }
+    if s.len() > 2000 {
+        format!("{}…", &s[..s.floor_char_boundary(2000)])
+    } else {
+        s.to_string()
+    }
 }

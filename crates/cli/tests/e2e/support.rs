@@ -14,7 +14,10 @@ use hyper_util::rt::TokioExecutor;
 
 /// The repository root (fixtures, examples).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root exists")
 }
 
 /// A running `eddy dev`; killed on drop.
@@ -39,7 +42,8 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -85,13 +89,24 @@ impl Eddy {
             Err(_) => {
                 let _ = child.kill();
                 std::thread::sleep(Duration::from_millis(200));
-                panic!("eddy dev {} did not print Ready; logs:\n{}", dir.display(), logs.lock().unwrap());
+                panic!(
+                    "eddy dev {} did not print Ready; logs:\n{}",
+                    dir.display(),
+                    logs.lock().unwrap()
+                );
             }
         };
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
-        Eddy { child, base, logs, client }
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Eddy {
+            child,
+            base,
+            logs,
+            client,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -99,7 +114,12 @@ impl Eddy {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(http::Request::get(self.url(path)).body(Full::default()).unwrap()).await
+        self.send(
+            http::Request::get(self.url(path))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -117,13 +137,19 @@ impl Eddy {
             .expect("eddy answers");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body reads").to_bytes();
-        Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+        Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
     }
 
     /// Sends a request and returns the head plus each body chunk with the time it arrived.
     pub async fn stream(&self, path: &str) -> (u16, Vec<(Duration, Bytes)>) {
         let started = Instant::now();
-        let request = http::Request::get(self.url(path)).body(Full::default()).unwrap();
+        let request = http::Request::get(self.url(path))
+            .body(Full::default())
+            .unwrap();
         let response = self.client.request(request).await.expect("eddy answers");
         let status = response.status().as_u16();
         let mut body = response.into_body();
@@ -138,7 +164,9 @@ impl Eddy {
 
     /// Reads the first body chunk of a streamed response, then drops the connection.
     pub async fn stream_first_chunk(&self, path: &str) -> String {
-        let request = http::Request::get(self.url(path)).body(Full::default()).unwrap();
+        let request = http::Request::get(self.url(path))
+            .body(Full::default())
+            .unwrap();
         let response = self.client.request(request).await.expect("eddy answers");
         let mut body = response.into_body();
         loop {
@@ -147,6 +175,33 @@ impl Eddy {
                 return String::from_utf8_lossy(&data).into_owned();
             }
         }
+    }
+
+    /// Writes `raw` on a fresh TCP connection and returns the response head as text.
+    pub async fn raw_head(&self, raw: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        stream
+            .write_all(raw.as_bytes())
+            .await
+            .expect("writes the head");
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf[got..]))
+                .await
+                .expect("answers within 10 s")
+                .expect("reads");
+            got += n;
+            if n == 0 || buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&buf[..got]).into_owned()
     }
 
     /// The JSON admin view of pools and instances.
@@ -167,7 +222,10 @@ impl Eddy {
 impl Drop for Eddy {
     fn drop(&mut self) {
         // A graceful stop first (eddy drains its instances), then a hard kill if it lingers.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -187,7 +245,10 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
     // Inside the repo so node resolution finds the root node_modules (@vercel/functions).
     let parent = repo_root().join("target");
     std::fs::create_dir_all(&parent).unwrap();
-    let dst = tempfile::Builder::new().prefix("eddy-e2e-").tempdir_in(parent).expect("temp dir");
+    let dst = tempfile::Builder::new()
+        .prefix("eddy-e2e-")
+        .tempdir_in(parent)
+        .expect("temp dir");
     copy_dir(&src, dst.path());
     dst
 }
