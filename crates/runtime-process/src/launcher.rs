@@ -1,66 +1,40 @@
 //! Launchers: what differs between languages when eddy starts an instance. A launcher names the
-//! program and its arguments, writes its embedded assets (the Node launcher script) once, and
-//! adds its own environment variables; everything after the process starts (IPC, proxying,
-//! supervision) is the same host code for every language.
+//! program and its arguments, writes its embedded assets once, and adds its own environment
+//! variables; everything after the process starts (IPC, proxying, supervision) is the same host
+//! code for every language. Each language lives in its own module under `launcher/` and is
+//! exposed as a `ProcessRuntime` constructor there.
+
+pub(crate) mod node;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use eddy_runtime::{InstanceSpec, SpawnError};
+use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use crate::assets::{self, AssetDir};
+use crate::assets::AssetDir;
 
-/// The Node launcher's modules, written side by side into one directory; `launcher.mjs` is the
-/// entry point.
-const NODE_ASSETS: &[(&str, &str)] = &[
-    (
-        "launcher.mjs",
-        include_str!("../launchers/node/launcher.mjs"),
-    ),
-    ("ipc.mjs", include_str!("../launchers/node/ipc.mjs")),
-    ("context.mjs", include_str!("../launchers/node/context.mjs")),
-    ("load.mjs", include_str!("../launchers/node/load.mjs")),
-    ("helpers.mjs", include_str!("../launchers/node/helpers.mjs")),
-    ("web.mjs", include_str!("../launchers/node/web.mjs")),
-];
+/// One language's way to start instances.
+pub(crate) trait Launch: std::fmt::Debug + Send + Sync + 'static {
+    /// Short name for logs and `Runtime::name`, e.g. `node`.
+    fn name(&self) -> &'static str;
 
-/// The oldest Node.js major version the launcher supports (Vercel's oldest is `nodejs20.x`).
-const MIN_NODE_MAJOR: u32 = 20;
+    /// How long an instance may take from spawn to `server-started`.
+    fn spawn_timeout(&self) -> Duration;
 
-/// How eddy runs Node.js functions.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// The `node` binary: a path, or a name looked up on eddy's `PATH`.
-    pub node: PathBuf,
-    /// How long an instance may take from spawn to `server-started`, importing the user's
-    /// module included.
-    pub spawn_timeout: Duration,
-    /// How long a stopping instance waits for `waitUntil` work once its last response is out
-    /// (Vercel's dev server uses 30 s).
-    pub wait_until_timeout: Duration,
-    /// Extra arguments for `node`, placed before the launcher script (e.g.
-    /// `--enable-source-maps`).
-    pub node_args: Vec<String>,
-}
+    /// Finds the toolchain and writes the launcher's assets. Called once per runtime (the
+    /// result is cached); `spec` only names the function in errors.
+    fn prepare<'a>(&'a self, spec: &'a InstanceSpec)
+    -> BoxFuture<'a, Result<Prepared, SpawnError>>;
 
-impl Default for NodeConfig {
-    fn default() -> Self {
-        Self {
-            node: PathBuf::from("node"),
-            spawn_timeout: Duration::from_secs(15),
-            wait_until_timeout: Duration::from_secs(30),
-            node_args: Vec::new(),
-        }
+    /// The launcher's own variables, added after the function's environment.
+    fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)>;
+
+    /// Extra arguments for this function's instance, appended after the prepared ones (e.g. a
+    /// per-function binary). Default: none.
+    fn args(&self, _spec: &InstanceSpec) -> Vec<OsString> {
+        Vec::new()
     }
-}
-
-/// One language's way to start instances. Python, Go, Ruby, Bun and Rust become further
-/// variants; they share everything else in this crate.
-#[derive(Debug, Clone)]
-pub(crate) enum Launcher {
-    Node(NodeConfig),
 }
 
 /// What a launcher found and wrote once per runtime: the resolved program, its arguments, and
@@ -69,101 +43,12 @@ pub(crate) enum Launcher {
 pub(crate) struct Prepared {
     pub program: PathBuf,
     pub args: Vec<OsString>,
-    _assets: AssetDir,
-}
-
-impl Launcher {
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            Self::Node(_) => "node",
-        }
-    }
-
-    pub(crate) fn spawn_timeout(&self) -> Duration {
-        match self {
-            Self::Node(config) => config.spawn_timeout,
-        }
-    }
-
-    /// Finds the toolchain and writes the launcher's assets. Called once per runtime (the
-    /// result is cached); `spec` only names the function in errors.
-    pub(crate) async fn prepare(&self, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
-        match self {
-            Self::Node(config) => prepare_node(config, spec).await,
-        }
-    }
-
-    /// The launcher's own variables, added after the function's environment.
-    pub(crate) fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)> {
-        match self {
-            Self::Node(config) => vec![
-                ("EDDY_HANDLER".into(), spec.handler.clone()),
-                ("EDDY_OPTIONS".into(), spec.options.to_string()),
-                (
-                    "EDDY_WAIT_UNTIL_TIMEOUT_MS".into(),
-                    config.wait_until_timeout.as_millis().to_string(),
-                ),
-            ],
-        }
-    }
-}
-
-async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
-    let missing = |detail: String| SpawnError::ToolchainMissing {
-        function: spec.function.clone(),
-        runtime: spec.runtime.clone(),
-        detail,
-    };
-    let install = format!(
-        "install Node.js {MIN_NODE_MAJOR} or newer and put `node` on PATH, or configure the node binary eddy uses"
-    );
-    let program = resolve_program(&config.node).ok_or_else(|| {
-        missing(format!(
-            "`{}` was not found ({install})",
-            config.node.display()
-        ))
-    })?;
-    let version = node_version(&program).await.map_err(|error| {
-        missing(format!(
-            "`{}` did not run: {error} ({install})",
-            program.display()
-        ))
-    })?;
-    let Some((major, minor)) = parse_node_version(&version) else {
-        return Err(missing(format!(
-            "`{}` reported an unexpected version {version:?} ({install})",
-            program.display()
-        )));
-    };
-    if major < MIN_NODE_MAJOR {
-        return Err(missing(format!("node {version} is too old ({install})")));
-    }
-    let io = |source| SpawnError::Io {
-        function: spec.function.clone(),
-        source,
-    };
-    let dir = tokio::task::spawn_blocking(|| assets::write("node", NODE_ASSETS))
-        .await
-        .map_err(|join| io(std::io::Error::other(join)))?
-        .map_err(io)?;
-    let mut args: Vec<OsString> = config.node_args.iter().map(OsString::from).collect();
-    // Node 20.10-22 can load an ESM `.js` next to a package.json without "type": "module" only
-    // with this flag (later 20.x and 22.x enable it by default; the flag stays accepted). Vercel
-    // compiles such files to CommonJS: same observable result.
-    if (major, minor) >= (20, 10) && major <= 22 {
-        args.push("--experimental-detect-module".into());
-    }
-    args.push(dir.path().join("launcher.mjs").into_os_string());
-    Ok(Prepared {
-        program,
-        args,
-        _assets: dir,
-    })
+    pub(crate) _assets: Option<AssetDir>,
 }
 
 /// `program` itself when it names a path, else the first executable file of that name on
 /// eddy's `PATH`.
-fn resolve_program(program: &Path) -> Option<PathBuf> {
+pub(crate) fn resolve_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 || program.is_absolute() {
         return program.is_file().then(|| program.to_path_buf());
     }
@@ -173,48 +58,9 @@ fn resolve_program(program: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-async fn node_version(program: &Path) -> std::io::Result<String> {
-    let output = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::process::Command::new(program)
-            .arg("--version")
-            .env_clear()
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::TimedOut, "`--version` hung for 10 s")
-    })??;
-    if !output.status.success() {
-        return Err(std::io::Error::other(format!(
-            "`--version` failed ({})",
-            output.status
-        )));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// `v20.20.2` → `(20, 20)`.
-fn parse_node_version(version: &str) -> Option<(u32, u32)> {
-    let mut parts = version.strip_prefix('v')?.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_node_version_strings() {
-        assert_eq!(parse_node_version("v20.20.2"), Some((20, 20)));
-        assert_eq!(parse_node_version("v22.1.0"), Some((22, 1)));
-        assert_eq!(parse_node_version("20.1.0"), None);
-        assert_eq!(parse_node_version("vX"), None);
-    }
 
     #[test]
     fn resolves_a_bare_name_on_path_and_rejects_missing_files() {
@@ -223,26 +69,6 @@ mod tests {
         assert_eq!(
             resolve_program(Path::new("./eddy-no-such-binary-xyz")),
             None
-        );
-    }
-
-    #[test]
-    fn every_relative_import_of_the_launcher_is_embedded() {
-        let mut imports = 0;
-        for (name, source) in NODE_ASSETS {
-            for (at, pattern) in source.match_indices("from './") {
-                let rest = &source[at + pattern.len()..];
-                let imported = &rest[..rest.find('\'').unwrap_or(rest.len())];
-                assert!(
-                    NODE_ASSETS.iter().any(|(n, _)| *n == imported),
-                    "{name} imports ./{imported}, which is not embedded"
-                );
-                imports += 1;
-            }
-        }
-        assert!(
-            imports >= NODE_ASSETS.len() - 1,
-            "only {imports} relative imports found"
         );
     }
 }

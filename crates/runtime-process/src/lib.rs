@@ -26,8 +26,8 @@ use eddy_runtime::{BoxFuture, Instance, InstanceId, InstanceSpec, Runtime, Spawn
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
-pub use launcher::NodeConfig;
-use launcher::{Launcher, Prepared};
+pub use launcher::node::NodeConfig;
+use launcher::{Launch, Prepared};
 
 /// A [`Runtime`] whose instances are processes speaking the instance protocol. Share one per
 /// language: the toolchain is checked and the launcher's files are written on the first
@@ -37,21 +37,15 @@ pub struct ProcessRuntime {
 }
 
 struct Inner {
-    launcher: Launcher,
+    launcher: Box<dyn Launch>,
     prepared: OnceCell<Prepared>,
 }
 
 impl ProcessRuntime {
-    /// Node.js functions (`nodejs20.x`, `nodejs22.x`, ...), run by eddy's Node launcher with
-    /// Vercel's handler shapes, helpers and request context.
-    pub fn node(config: NodeConfig) -> Self {
-        Self::with_launcher(Launcher::Node(config))
-    }
-
-    fn with_launcher(launcher: Launcher) -> Self {
+    fn with_launcher(launcher: impl Launch) -> Self {
         Self {
             inner: Arc::new(Inner {
-                launcher,
+                launcher: Box::new(launcher),
                 prepared: OnceCell::new(),
             }),
         }
@@ -86,8 +80,9 @@ impl Runtime for ProcessRuntime {
                     .get_or_try_init(|| launcher.prepare(&spec))
                     .await?;
                 let env = launcher.env(&spec);
+                let args = launcher.args(&spec);
                 let timeout = launcher.spawn_timeout();
-                spawn::spawn(prepared, env, timeout, spec, id).await
+                spawn::spawn(prepared, args, env, timeout, spec, id).await
             }
             .instrument(span),
         )

@@ -49,6 +49,7 @@ enum Waited {
 /// Starts the process for `spec` and waits until it is ready.
 pub(crate) async fn spawn(
     prepared: &Prepared,
+    extra_args: Vec<std::ffi::OsString>,
     launcher_env: Vec<(String, String)>,
     timeout: Duration,
     spec: Arc<InstanceSpec>,
@@ -69,6 +70,7 @@ pub(crate) async fn spawn(
     let mut command = Command::new(&prepared.program);
     command
         .args(&prepared.args)
+        .args(&extra_args)
         .current_dir(&spec.root)
         .env_clear();
     for key in INHERITED_ENV {
