@@ -9,6 +9,7 @@
 //! Neighbours: `eddy-config` parses and resolves configuration; `eddy-router` builds routes;
 //! the cli's `eddy dev` calls [`plan`] on start and on every file save.
 
+mod compile;
 mod detect;
 mod plan;
 mod transpile;

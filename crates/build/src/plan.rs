@@ -12,6 +12,7 @@ use eddy_config::{
 };
 use eddy_router::RouteError;
 
+use crate::compile;
 use crate::detect::{self, Detected, Language};
 use crate::transpile::{self, Job, TranspileError};
 
@@ -113,6 +114,21 @@ pub enum FunctionError {
     ConflictingPathSegment { file: PathBuf, segment: String },
     #[error(transparent)]
     Transpile(#[from] TranspileError),
+    /// A language build step failed (compiler error, dependency install failure); `output` is
+    /// the tool's own message.
+    #[error("{runtime} build of {} failed: {output}", file.display())]
+    Compile {
+        runtime: &'static str,
+        file: PathBuf,
+        output: String,
+    },
+    /// The tool a build step needs is not installed.
+    #[error("{runtime} functions need `{tool}`, which was not found ({install})")]
+    ToolchainMissing {
+        runtime: &'static str,
+        tool: &'static str,
+        install: &'static str,
+    },
 }
 
 impl FunctionError {
@@ -283,9 +299,23 @@ fn handlers(
         )
     }
     .into_iter();
+    let mut compiled = compile_all(project, options, ready).into_iter();
     ready
         .iter()
         .map(|(detected, _)| {
+            if compile::has_step(detected.language) {
+                return match compiled.next().flatten()? {
+                    Ok(handler) => Some(handler),
+                    Err(error) => {
+                        errors.push(FunctionBuildError {
+                            function: detected.path.clone(),
+                            file: detected.source.clone(),
+                            error,
+                        });
+                        None
+                    }
+                };
+            }
             if detected.language != Language::TypeScript {
                 return Some(detected.source_rel.clone());
             }
@@ -302,6 +332,46 @@ fn handlers(
             }
         })
         .collect()
+}
+
+/// Runs the language build steps (Go, Rust, Python, Ruby) of every function that has one, in
+/// parallel; one entry per function with a step, in order.
+fn compile_all(
+    project: &Path,
+    options: &PlanOptions,
+    ready: &[(Detected, CodeConfig)],
+) -> Vec<Option<Result<String, FunctionError>>> {
+    let cache = cache_dir(project, options);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = ready
+            .iter()
+            .filter(|(d, _)| compile::has_step(d.language))
+            .map(|(detected, _)| {
+                let cache = &cache;
+                let handle = scope.spawn(move || {
+                    compile::prepare(&compile::Step {
+                        project,
+                        detected,
+                        options,
+                        cache,
+                    })
+                });
+                (detected, handle)
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|(detected, handle)| {
+                Some(handle.join().unwrap_or_else(|_| {
+                    Err(FunctionError::Compile {
+                        runtime: "eddy",
+                        file: detected.source.clone(),
+                        output: "the build step panicked (a bug in eddy; please report it)".into(),
+                    })
+                }))
+            })
+            .collect()
+    })
 }
 
 fn cache_dir(project: &Path, options: &PlanOptions) -> PathBuf {

@@ -30,10 +30,11 @@ pub(crate) trait Launch: std::fmt::Debug + Send + Sync + 'static {
     /// The launcher's own variables, added after the function's environment.
     fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)>;
 
-    /// Extra arguments for this function's instance, appended after the prepared ones (e.g. a
-    /// per-function binary). Default: none.
-    fn args(&self, _spec: &InstanceSpec) -> Vec<OsString> {
-        Vec::new()
+    /// The program and arguments of one function's instance. Default: the prepared program and
+    /// arguments (an interpreter running the launcher). Compiled languages return the
+    /// function's own binary (e.g. `spec.root.join(&spec.handler)`).
+    fn command(&self, prepared: &Prepared, _spec: &InstanceSpec) -> (PathBuf, Vec<OsString>) {
+        (prepared.program.clone(), prepared.args.clone())
     }
 }
 

@@ -80,9 +80,9 @@ impl Runtime for ProcessRuntime {
                     .get_or_try_init(|| launcher.prepare(&spec))
                     .await?;
                 let env = launcher.env(&spec);
-                let args = launcher.args(&spec);
+                let command = launcher.command(prepared, &spec);
                 let timeout = launcher.spawn_timeout();
-                spawn::spawn(prepared, args, env, timeout, spec, id).await
+                spawn::spawn(command, env, timeout, spec, id).await
             }
             .instrument(span),
         )

@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::instance::ProcessInstance;
 use crate::ipc::{self, FrameReader, MAX_FRAME, Message};
-use crate::launcher::Prepared;
 use crate::supervise::{self, FUNCTION_TARGET, Shared, Stream};
 
 /// The only variables of eddy's own environment an instance inherits; everything else comes
@@ -48,8 +47,7 @@ enum Waited {
 
 /// Starts the process for `spec` and waits until it is ready.
 pub(crate) async fn spawn(
-    prepared: &Prepared,
-    extra_args: Vec<std::ffi::OsString>,
+    (program, args): (std::path::PathBuf, Vec<std::ffi::OsString>),
     launcher_env: Vec<(String, String)>,
     timeout: Duration,
     spec: Arc<InstanceSpec>,
@@ -67,12 +65,8 @@ pub(crate) async fn spawn(
     let socket_path = socket_dir.path().join("ipc.sock");
     let listener = UnixListener::bind(&socket_path).map_err(io_error)?;
 
-    let mut command = Command::new(&prepared.program);
-    command
-        .args(&prepared.args)
-        .args(&extra_args)
-        .current_dir(&spec.root)
-        .env_clear();
+    let mut command = Command::new(&program);
+    command.args(&args).current_dir(&spec.root).env_clear();
     for key in INHERITED_ENV {
         if let Some(value) = std::env::var_os(key) {
             command.env(key, value);

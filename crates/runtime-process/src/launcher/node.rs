@@ -1,0 +1,215 @@
+//! The Node.js launcher: `launchers/node/*.mjs` run by `node`, with Vercel's handler shapes,
+//! helpers and request context.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
+
+use super::{Launch, Prepared, resolve_program};
+use crate::{ProcessRuntime, assets};
+
+/// The Node launcher's modules, written side by side into one directory; `launcher.mjs` is the
+/// entry point.
+const NODE_ASSETS: &[(&str, &str)] = &[
+    (
+        "launcher.mjs",
+        include_str!("../../launchers/node/launcher.mjs"),
+    ),
+    ("ipc.mjs", include_str!("../../launchers/node/ipc.mjs")),
+    (
+        "context.mjs",
+        include_str!("../../launchers/node/context.mjs"),
+    ),
+    ("load.mjs", include_str!("../../launchers/node/load.mjs")),
+    (
+        "helpers.mjs",
+        include_str!("../../launchers/node/helpers.mjs"),
+    ),
+    ("web.mjs", include_str!("../../launchers/node/web.mjs")),
+];
+
+/// The oldest Node.js major version the launcher supports (Vercel's oldest is `nodejs20.x`).
+const MIN_NODE_MAJOR: u32 = 20;
+
+/// How eddy runs Node.js functions.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The `node` binary: a path, or a name looked up on eddy's `PATH`.
+    pub node: PathBuf,
+    /// How long an instance may take from spawn to `server-started`, importing the user's
+    /// module included.
+    pub spawn_timeout: Duration,
+    /// How long a stopping instance waits for `waitUntil` work once its last response is out
+    /// (Vercel's dev server uses 30 s).
+    pub wait_until_timeout: Duration,
+    /// Extra arguments for `node`, placed before the launcher script (e.g.
+    /// `--enable-source-maps`).
+    pub node_args: Vec<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            node: PathBuf::from("node"),
+            spawn_timeout: Duration::from_secs(15),
+            wait_until_timeout: Duration::from_secs(30),
+            node_args: Vec::new(),
+        }
+    }
+}
+
+impl ProcessRuntime {
+    /// Node.js functions (`nodejs20.x`, `nodejs22.x`, ...), run by eddy's Node launcher with
+    /// Vercel's handler shapes, helpers and request context.
+    pub fn node(config: NodeConfig) -> Self {
+        Self::with_launcher(config)
+    }
+}
+
+impl Launch for NodeConfig {
+    fn name(&self) -> &'static str {
+        "node"
+    }
+
+    fn spawn_timeout(&self) -> Duration {
+        self.spawn_timeout
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        spec: &'a InstanceSpec,
+    ) -> BoxFuture<'a, Result<Prepared, SpawnError>> {
+        Box::pin(prepare_node(self, spec))
+    }
+
+    fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)> {
+        vec![
+            ("EDDY_HANDLER".into(), spec.handler.clone()),
+            ("EDDY_OPTIONS".into(), spec.options.to_string()),
+            (
+                "EDDY_WAIT_UNTIL_TIMEOUT_MS".into(),
+                self.wait_until_timeout.as_millis().to_string(),
+            ),
+        ]
+    }
+}
+
+async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
+    let missing = |detail: String| SpawnError::ToolchainMissing {
+        function: spec.function.clone(),
+        runtime: spec.runtime.clone(),
+        detail,
+    };
+    let install = format!(
+        "install Node.js {MIN_NODE_MAJOR} or newer and put `node` on PATH, or configure the node binary eddy uses"
+    );
+    let program = resolve_program(&config.node).ok_or_else(|| {
+        missing(format!(
+            "`{}` was not found ({install})",
+            config.node.display()
+        ))
+    })?;
+    let version = node_version(&program).await.map_err(|error| {
+        missing(format!(
+            "`{}` did not run: {error} ({install})",
+            program.display()
+        ))
+    })?;
+    let Some((major, minor)) = parse_node_version(&version) else {
+        return Err(missing(format!(
+            "`{}` reported an unexpected version {version:?} ({install})",
+            program.display()
+        )));
+    };
+    if major < MIN_NODE_MAJOR {
+        return Err(missing(format!("node {version} is too old ({install})")));
+    }
+    let io = |source| SpawnError::Io {
+        function: spec.function.clone(),
+        source,
+    };
+    let dir = tokio::task::spawn_blocking(|| assets::write("node", NODE_ASSETS))
+        .await
+        .map_err(|join| io(std::io::Error::other(join)))?
+        .map_err(io)?;
+    let mut args: Vec<OsString> = config.node_args.iter().map(OsString::from).collect();
+    // Node 20.10-22 can load an ESM `.js` next to a package.json without "type": "module" only
+    // with this flag (later 20.x and 22.x enable it by default; the flag stays accepted). Vercel
+    // compiles such files to CommonJS: same observable result.
+    if (major, minor) >= (20, 10) && major <= 22 {
+        args.push("--experimental-detect-module".into());
+    }
+    args.push(dir.path().join("launcher.mjs").into_os_string());
+    Ok(Prepared {
+        program,
+        args,
+        _assets: Some(dir),
+    })
+}
+
+async fn node_version(program: &Path) -> std::io::Result<String> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(program)
+            .arg("--version")
+            .env_clear()
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "`--version` hung for 10 s")
+    })??;
+    if !output.status.success() {
+        return Err(std::io::Error::other(format!(
+            "`--version` failed ({})",
+            output.status
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// `v20.20.2` → `(20, 20)`.
+fn parse_node_version(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.strip_prefix('v')?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_node_version_strings() {
+        assert_eq!(parse_node_version("v20.20.2"), Some((20, 20)));
+        assert_eq!(parse_node_version("v22.1.0"), Some((22, 1)));
+        assert_eq!(parse_node_version("20.1.0"), None);
+        assert_eq!(parse_node_version("vX"), None);
+    }
+
+    #[test]
+    fn every_relative_import_of_the_launcher_is_embedded() {
+        let mut imports = 0;
+        for (name, source) in NODE_ASSETS {
+            for (at, pattern) in source.match_indices("from './") {
+                let rest = &source[at + pattern.len()..];
+                let imported = &rest[..rest.find('\'').unwrap_or(rest.len())];
+                assert!(
+                    NODE_ASSETS.iter().any(|(n, _)| *n == imported),
+                    "{name} imports ./{imported}, which is not embedded"
+                );
+                imports += 1;
+            }
+        }
+        assert!(
+            imports >= NODE_ASSETS.len() - 1,
+            "only {imports} relative imports found"
+        );
+    }
+}
