@@ -4,7 +4,9 @@
 //! code for every language. Each language lives in its own module under `launcher/` and is
 //! exposed as a `ProcessRuntime` constructor there.
 
+pub(crate) mod bun;
 pub(crate) mod node;
+pub(crate) mod rust;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,9 @@ use eddy_runtime::{BoxFuture, Instance, InstanceId, InstanceSpec, Runtime, Spawn
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
+pub use launcher::bun::BunConfig;
 pub use launcher::node::NodeConfig;
+pub use launcher::rust::RustConfig;
 use launcher::{Launch, Prepared};
 
 /// A [`Runtime`] whose instances are processes speaking the instance protocol. Share one per

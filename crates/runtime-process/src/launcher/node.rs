@@ -12,8 +12,8 @@ use super::{Launch, Prepared, resolve_program};
 use crate::{ProcessRuntime, assets};
 
 /// The Node launcher's modules, written side by side into one directory; `launcher.mjs` is the
-/// entry point.
-const NODE_ASSETS: &[(&str, &str)] = &[
+/// entry point. Bun runs the same files (see `launcher/bun.rs`).
+pub(super) const NODE_ASSETS: &[(&str, &str)] = &[
     (
         "launcher.mjs",
         include_str!("../../launchers/node/launcher.mjs"),
@@ -86,15 +86,23 @@ impl Launch for NodeConfig {
     }
 
     fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)> {
-        vec![
-            ("EDDY_HANDLER".into(), spec.handler.clone()),
-            ("EDDY_OPTIONS".into(), spec.options.to_string()),
-            (
-                "EDDY_WAIT_UNTIL_TIMEOUT_MS".into(),
-                self.wait_until_timeout.as_millis().to_string(),
-            ),
-        ]
+        launcher_env(spec, self.wait_until_timeout)
     }
+}
+
+/// The variables `launcher.mjs` reads, for Node and Bun alike.
+pub(super) fn launcher_env(
+    spec: &InstanceSpec,
+    wait_until_timeout: Duration,
+) -> Vec<(String, String)> {
+    vec![
+        ("EDDY_HANDLER".into(), spec.handler.clone()),
+        ("EDDY_OPTIONS".into(), spec.options.to_string()),
+        (
+            "EDDY_WAIT_UNTIL_TIMEOUT_MS".into(),
+            wait_until_timeout.as_millis().to_string(),
+        ),
+    ]
 }
 
 async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
@@ -112,7 +120,7 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
             config.node.display()
         ))
     })?;
-    let version = node_version(&program).await.map_err(|error| {
+    let version = program_version(&program).await.map_err(|error| {
         missing(format!(
             "`{}` did not run: {error} ({install})",
             program.display()
@@ -150,7 +158,8 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
     })
 }
 
-async fn node_version(program: &Path) -> std::io::Result<String> {
+/// What `program --version` prints, trimmed (at most 10 s, with an empty environment).
+pub(super) async fn program_version(program: &Path) -> std::io::Result<String> {
     let output = tokio::time::timeout(
         Duration::from_secs(10),
         tokio::process::Command::new(program)
