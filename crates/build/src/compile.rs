@@ -49,10 +49,6 @@ pub(crate) fn has_step(language: Language) -> bool {
     )
 }
 
-#[expect(
-    dead_code,
-    reason = "the language steps that call this are being written; remove this when one does"
-)]
 /// The cache sub-directory for one function's build outputs, e.g. `<cache>/go/api/users/[id]`.
 pub(crate) fn output_dir(step: &Step<'_>, language: &str) -> PathBuf {
     step.cache.join(language).join(&step.detected.path)
