@@ -36,6 +36,9 @@ struct Args {
     /// The eddy binary (default: target/release/eddy).
     #[arg(long)]
     eddy: Option<PathBuf>,
+    /// Only load this URL for `--seconds` and print requests/s (for ad-hoc comparisons).
+    #[arg(long)]
+    load_only: Option<String>,
 }
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
@@ -180,6 +183,11 @@ async fn load(url: String, connections: usize, seconds: u64) -> anyhow::Result<f
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(url) = args.load_only {
+        let rate = load(url.clone(), args.connections, args.seconds).await?;
+        println!("{url}: {rate:.0} req/s");
+        return Ok(());
+    }
     let eddy = args
         .eddy
         .clone()
@@ -231,5 +239,57 @@ async fn main() -> anyhow::Result<()> {
         "eddy ÷ node         {:.2}× (target: ≥ 0.75×)",
         proxied / direct
     );
+    drop(_eddy_guard);
+
+    let runs = args.cold_runs.min(10);
+    println!("\n== dev loop: file saved → new code answering, {runs} runs");
+    let reload = stats(dev_reload(&eddy, &project, runs).await?);
+    println!(
+        "eddy dev            p50 {:7.1} ms  (min {:.1}, max {:.1}) (target: ≤ 300 ms)",
+        reload.median, reload.min, reload.max
+    );
     Ok(())
+}
+
+/// Copies the project to a temp dir under `target/`, serves it with file watching on, and
+/// times each save of `api/hello.js` until a response carries the new text.
+async fn dev_reload(eddy: &Path, project: &Path, runs: usize) -> anyhow::Result<Vec<f64>> {
+    let dir = repo_root().join("target/eddy-bench-reload");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("api"))?;
+    std::fs::copy(project.join("api/hello.js"), dir.join("api/hello.js"))?;
+    let mut command = Command::new(eddy);
+    command
+        .args(["dev"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("EDDY_LOG", "warn");
+    let (_guard, base) = start(command, "Ready! Available at ")?;
+    let client = client();
+    let url = format!("{base}/api/hello");
+    get(&client, &url).await?;
+    let mut samples = Vec::new();
+    for run in 0..runs {
+        let marker = format!("version {run}");
+        // Let the watcher settle between saves.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        std::fs::write(
+            dir.join("api/hello.js"),
+            format!("module.exports = (req, res) => res.end('{marker}');\n"),
+        )?;
+        loop {
+            let response = client.get(url.parse()?).await?;
+            let body = response.into_body().collect().await?.to_bytes();
+            if body.as_ref() == marker.as_bytes() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("new code did not serve within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(samples)
 }
