@@ -1,6 +1,8 @@
-//! Static files of a deployment: lookup (for the router's filesystem phase) and serving with a
-//! content type, a strong `etag` and conditional `304`s.
+//! Static files of a deployment: an in-memory index for the router's filesystem phase (built
+//! once per deployment, so lookups never touch the disk), and serving with a content type, a
+//! strong `etag` and conditional `304`s.
 
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -8,32 +10,51 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use eddy_runtime::{Body, empty_body, full_body};
 
+/// At most this many files are indexed; a root with more (a project root full of build output,
+/// say) serves the first ones found and logs a warning.
+const MAX_FILES: usize = 200_000;
+
 /// The static files of one deployment.
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
     root: Option<PathBuf>,
-    exclude: Vec<String>,
+    /// Relative, `/`-separated paths of every servable file under `root`.
+    files: HashSet<String>,
 }
 
 impl StaticFiles {
+    /// Indexes the regular files under `root`, leaving out what `exclude` names (see
+    /// `eddy_config::deployment::static_path_excluded`). Symlinks are not followed.
     pub fn new(root: Option<PathBuf>, exclude: Vec<String>) -> Self {
-        Self { root, exclude }
-    }
-
-    /// The file for a URL path (`/css/site.css` → `css/site.css`), if it exists, is a regular
-    /// file, stays inside the root and is not excluded. Returns the path relative to the root.
-    pub fn lookup(&self, url_path: &str) -> Option<String> {
-        let root = self.root.as_ref()?;
-        let rel = url_path.trim_start_matches('/');
-        if rel.is_empty() || self.is_excluded(rel) {
-            return None;
+        let mut files = HashSet::new();
+        if let Some(root) = &root {
+            let excluded = |rel: &str| eddy_config::deployment::static_path_excluded(&exclude, rel);
+            let walk = walkdir::WalkDir::new(root)
+                .follow_links(false)
+                .into_iter()
+                .filter_entry(|entry| {
+                    relative(root, entry.path()).is_none_or(|rel| rel.is_empty() || !excluded(&rel))
+                });
+            for entry in walk.filter_map(Result::ok) {
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                if files.len() == MAX_FILES {
+                    tracing::warn!(root = %root.display(), "more than {MAX_FILES} static files; serving the first {MAX_FILES}");
+                    break;
+                }
+                if let Some(rel) = relative(root, entry.path()) {
+                    files.insert(rel);
+                }
+            }
         }
-        let candidate = safe_join(root, rel)?;
-        candidate.is_file().then(|| rel.to_string())
+        Self { root, files }
     }
 
-    fn is_excluded(&self, rel: &str) -> bool {
-        eddy_config::deployment::static_path_excluded(&self.exclude, rel)
+    /// The file for a URL path (`/css/site.css` → `css/site.css`) when it is in the index.
+    pub fn lookup(&self, url_path: &str) -> Option<String> {
+        let rel = url_path.trim_start_matches('/');
+        self.files.contains(rel).then(|| rel.to_string())
     }
 
     /// Serves `rel` (as returned by [`lookup`](Self::lookup)) with `status`.
@@ -96,6 +117,13 @@ impl StaticFiles {
         headers.insert("x-vercel-cache", HeaderValue::from_static("HIT"));
         Ok(response)
     }
+}
+
+/// `path` relative to `root`, `/`-separated; `None` for a name that is not UTF-8 (never served).
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
 }
 
 /// Joins a `/`-separated relative path under `root`, refusing `..`, absolute parts and
