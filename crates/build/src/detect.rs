@@ -140,7 +140,8 @@ fn classify(project: &Path, file: &Path, detection: &mut Detection) -> Option<De
         "ts" | "tsx" | "mts" | "cts" => Language::TypeScript,
         "go" => Language::Go,
         "py" => Language::Python,
-        "rb" => Language::Ruby,
+        // Rack apps (`config.ru`) too: Vercel needs a `builds` entry for them, eddy serves them as is.
+        "rb" | "ru" => Language::Ruby,
         "rs" => Language::Rust,
         _ => return None,
     };
@@ -204,11 +205,13 @@ pub(crate) fn defines_python_entrypoint(source: &str) -> bool {
             return false;
         }
         let line = line.strip_prefix("async ").unwrap_or(line);
-        if let Some(rest) = line
-            .strip_prefix("def ")
-            .or_else(|| line.strip_prefix("class "))
-        {
+        if let Some(rest) = line.strip_prefix("def ") {
             return is_entrypoint(leading_identifier(rest));
+        }
+        // Vercel takes a class named `handler` in any case (`class Handler(...)`).
+        if let Some(rest) = line.strip_prefix("class ") {
+            let name = leading_identifier(rest);
+            return is_entrypoint(name) || name.eq_ignore_ascii_case("handler");
         }
         if line.starts_with("from ") || line.starts_with("import ") {
             return imports_entrypoint(line);
@@ -258,6 +261,7 @@ mod tests {
         for defines in [
             "def handler(request):\n    pass",
             "class handler(BaseHTTPRequestHandler):\n    pass",
+            "class Handler(BaseHTTPRequestHandler):\n    pass",
             "app = Flask(__name__)",
             "app: FastAPI = FastAPI()",
             "async def app(scope, receive, send): ...",
@@ -272,6 +276,7 @@ mod tests {
             "def helper():\n    app = 1",
             "    handler = 2",
             "apps = []",
+            "Handler = 1",
             "app == 3",
             "from x import apple",
             "# app = Flask()",

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use eddy_build::{PlanOptions, plan};
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
-use eddy_runtime_process::{NodeConfig, ProcessRuntime};
+use eddy_runtime_process::{NodeConfig, ProcessRuntime, PythonConfig};
 use eddy_scheduler::InstanceIds;
 
 #[derive(Debug, Args)]
@@ -85,10 +85,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let planner = Planner {
         options: plan_options(&dir, local),
         dir,
-        runtimes: Runtimes::default().with(
-            "node",
-            Arc::new(ProcessRuntime::node(NodeConfig::default())),
-        ),
+        runtimes: Runtimes::default()
+            .with(
+                "node",
+                Arc::new(ProcessRuntime::node(NodeConfig::default())),
+            )
+            .with(
+                "python",
+                Arc::new(ProcessRuntime::python(PythonConfig::default())),
+            ),
         defaults: PoolDefaults {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             ..PoolDefaults::default()

@@ -6,6 +6,7 @@
 
 pub(crate) mod bun;
 pub(crate) mod node;
+pub(crate) mod python;
 pub(crate) mod ruby;
 pub(crate) mod rust;
 

@@ -28,6 +28,7 @@ use tracing::Instrument as _;
 
 pub use launcher::bun::BunConfig;
 pub use launcher::node::NodeConfig;
+pub use launcher::python::PythonConfig;
 pub use launcher::ruby::RubyConfig;
 pub use launcher::rust::RustConfig;
 use launcher::{Launch, Prepared};
