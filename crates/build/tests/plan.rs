@@ -76,7 +76,10 @@ fn ignores_private_hidden_vendored_declaration_and_test_files() {
 #[test]
 fn detects_other_languages_by_extension() {
     let dir = project(&[
-        ("api/go.go", "package handler"),
+        (
+            "api/go.go",
+            "package handler\nimport \"net/http\"\nfunc H(w http.ResponseWriter, r *http.Request) {}\n",
+        ),
         (
             "api/flask.py",
             "from flask import Flask\napp = Flask(__name__)\n",

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use eddy_build::{PlanOptions, plan};
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
+use eddy_runtime_process::GoConfig;
 use eddy_runtime_process::{NodeConfig, ProcessRuntime, PythonConfig};
 use eddy_scheduler::InstanceIds;
 
@@ -90,6 +91,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 "node",
                 Arc::new(ProcessRuntime::node(NodeConfig::default())),
             )
+            .with("go", Arc::new(ProcessRuntime::go(GoConfig::default())))
             .with(
                 "python",
                 Arc::new(ProcessRuntime::python(PythonConfig::default())),

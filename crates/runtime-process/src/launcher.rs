@@ -5,6 +5,7 @@
 //! exposed as a `ProcessRuntime` constructor there.
 
 pub(crate) mod bun;
+pub(crate) mod go;
 pub(crate) mod node;
 pub(crate) mod python;
 pub(crate) mod ruby;

@@ -27,6 +27,7 @@ use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
 pub use launcher::bun::BunConfig;
+pub use launcher::go::GoConfig;
 pub use launcher::node::NodeConfig;
 pub use launcher::python::PythonConfig;
 pub use launcher::ruby::RubyConfig;
