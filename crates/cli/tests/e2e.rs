@@ -7,8 +7,11 @@
 //! driven over real HTTP on loopback.
 
 mod e2e {
+    pub mod bun;
     pub mod cli;
     pub mod fixtures;
     pub mod fluid;
+    pub mod go;
+    pub mod rust;
     pub mod support;
 }

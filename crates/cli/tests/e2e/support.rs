@@ -84,7 +84,9 @@ impl Eddy {
                 }
             }
         });
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+        // Generous: eddy plans before Ready, and a cold Rust build compiles its dependencies
+        // (about two minutes on two cores); warm starts take well under a second.
+        let base = match rx.recv_timeout(Duration::from_secs(300)) {
             Ok(base) => base,
             Err(_) => {
                 let _ = child.kill();

@@ -57,10 +57,23 @@ function parseOptions(text) {
   }
 }
 
+/**
+ * Where Bun's syntax errors (BuildMessage, which has no stack) point: `position` names the
+ * file, line and source text. Empty for anything else.
+ */
+function describePosition(error) {
+  const at = error.position;
+  if (!at || typeof at.file !== 'string' || typeof at.line !== 'number') return '';
+  const text = typeof at.lineText === 'string' ? `\n${at.lineText}` : '';
+  return `\n    at ${at.file}:${at.line}:${at.column ?? 0}${text}`;
+}
+
 /** The stack of an Error, else an inspection of the thrown value; never throws. */
 function describeError(error) {
   try {
-    if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+    if (error instanceof Error) {
+      return error.stack ?? `${error.name}: ${error.message}${describePosition(error)}`;
+    }
     return `Uncaught ${typeof error === 'string' ? error : util.inspect(error)}`;
   } catch {
     return 'Uncaught error (it could not be printed)';
@@ -250,7 +263,9 @@ async function stop() {
 async function fail(message, error) {
   send('unrecoverable-error', { exitCode: 1, message });
   await flush();
-  if (error === undefined) process.exit(1);
+  // Bun's own report of a rethrown error points into this launcher, not at the user's file
+  // (the message sent above names it): exit without it.
+  if (error === undefined || process.versions.bun !== undefined) process.exit(1);
   // Node's own report of an uncaught error names the file and line of a syntax error, which
   // the error's stack lacks for ES modules: let Node print it (to stderr, read by eddy) and exit 1.
   setImmediate(() => {
