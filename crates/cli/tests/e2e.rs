@@ -11,6 +11,7 @@ mod e2e {
     pub mod cli;
     pub mod fixtures;
     pub mod fluid;
+    pub mod python;
     pub mod go;
     pub mod rust;
     pub mod support;
