@@ -121,7 +121,12 @@ class Capture(io.TextIOBase):
         return False
 
     def fileno(self):
-        raise io.UnsupportedOperation("captured stream has no file descriptor")
+        # Code that writes to the descriptor itself (subprocess, faulthandler) reaches the
+        # process's own stdout/stderr, which eddy logs too (without a request tag).
+        original = sys.__stdout__ if self._stream == "stdout" else sys.__stderr__
+        if original is None:
+            raise io.UnsupportedOperation("captured stream has no file descriptor")
+        return original.fileno()
 
     def _key(self):
         return (threading.get_ident(), id(current.get()))
