@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use eddy_build::{PlanOptions, plan};
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
 use eddy_runtime_process::GoConfig;
+use eddy_runtime_process::RubyConfig;
 use eddy_runtime_process::{BunConfig, RustConfig};
 use eddy_runtime_process::{NodeConfig, ProcessRuntime, PythonConfig};
 use eddy_scheduler::InstanceIds;
@@ -93,6 +94,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 Arc::new(ProcessRuntime::node(NodeConfig::default())),
             )
             .with("bun", Arc::new(ProcessRuntime::bun(BunConfig::default())))
+            .with(
+                "ruby",
+                Arc::new(ProcessRuntime::ruby(RubyConfig::default())),
+            )
             .with("go", Arc::new(ProcessRuntime::go(GoConfig::default())))
             .with(
                 "rust",

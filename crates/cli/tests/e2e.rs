@@ -11,8 +11,9 @@ mod e2e {
     pub mod cli;
     pub mod fixtures;
     pub mod fluid;
-    pub mod python;
     pub mod go;
+    pub mod python;
+    pub mod ruby;
     pub mod rust;
     pub mod support;
 }

@@ -29,8 +29,11 @@ module EddyLauncher
       text.to_s.dup.force_encoding(Encoding::UTF_8).scrub
     end
 
+    # The error and the frames of user code (the launcher's, WEBrick's and Ruby's own are noise).
     def describe(error)
-      backtrace = (error.backtrace || []).reject { |line| line.start_with?(__dir__) }
+      backtrace = (error.backtrace || []).reject do |line|
+        line.start_with?(__dir__, '<internal:') || line.include?('/webrick/') || line.match?(%r{/webrick-[^/]+/lib/})
+      end
       utf8(["#{error.class}: #{error.message}", *backtrace].join("\n\t"))
     end
 
