@@ -120,3 +120,48 @@ async fn binary_bodies_pass_through_and_a_broken_function_fails_alone() {
     assert!(logs.contains("api/broken.rs:10:22"), "{logs}");
     assert_eq!(eddy.get("/api/hello").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_rust_file_is_rebuilt_and_serves_new_code() {
+    // Built in place first, so the copy starts with compiled dependencies in its target dir.
+    drop(eddy());
+    let project = copy_with_build("rust-basic");
+    let eddy = Eddy::dev(project.path(), &[]);
+    assert_eq!(
+        eddy.get("/api/hello?name=a").await.json()["message"],
+        "Hello, a!"
+    );
+    let file = project.path().join("api/hello.rs");
+    let source = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, source.replace("Hello, {name}!", "Howdy, {name}!")).unwrap();
+    let mut message = serde_json::Value::Null;
+    for _ in 0..240 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        message = eddy.get("/api/hello?name=a").await.json()["message"].clone();
+        if message == "Howdy, a!" {
+            break;
+        }
+    }
+    assert_eq!(message, "Howdy, a!", "logs:\n{}", eddy.logs());
+    // The other functions were not rebuilt by cargo, only checked: still served.
+    assert_eq!(eddy.get("/api/items/7").await.json()["id"], "7");
+}
+
+/// Copies a fixture with its build cache, keeping modification times: cargo judges freshness
+/// by them, so the copy's dependencies stay compiled.
+fn copy_with_build(name: &str) -> tempfile::TempDir {
+    let parent = repo_root().join("target");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dst = tempfile::Builder::new()
+        .prefix("eddy-e2e-rust-")
+        .tempdir_in(parent)
+        .unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("fixtures").join(name).join("."))
+        .arg(dst.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    dst
+}
