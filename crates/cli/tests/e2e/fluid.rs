@@ -192,7 +192,10 @@ async fn oversized_bodies_and_urls_get_vercel_errors_and_the_server_keeps_servin
         "{head}"
     );
     let garbage = eddy.raw_head("NOT HTTP AT ALL\r\n\r\n").await;
-    assert!(garbage.starts_with("HTTP/1.1 400"), "malformed request: {garbage:?}");
+    assert!(
+        garbage.starts_with("HTTP/1.1 400"),
+        "malformed request: {garbage:?}"
+    );
     let long = format!("/api/slow?pad={}", "x".repeat(15 * 1024));
     let reply = eddy.get(&long).await;
     assert_eq!(reply.status, 414);
