@@ -9,7 +9,9 @@
 //! directory that is no valid import path (`api/[team]/`), and handler functions of sibling
 //! entry files that share a name (each function of a package directory is built on its own,
 //! with the clashing handlers renamed apart). Without a `go.mod` the entry file alone becomes a
-//! package of a small generated module (its `package main` renamed), as Vercel does.
+//! package of a small generated module (its `package main` renamed), as Vercel does; when it
+//! imports modules, `go mod tidy` resolves them. Copied files start with a `//line` directive,
+//! so compiler errors and panic stacks name the user's file and line.
 //!
 //! A build is skipped when the hash of its inputs (sources, go.mod/go.sum, vendor/, the
 //! generated files, the Go version) matches the last build's, whose result — the binary or
@@ -283,8 +285,43 @@ fn module_build(
     } else {
         root.join(format!("eddy_pkg_{tag}"))
     };
-    let siblings = package_files(entry_dir)?;
-    let scanned: Vec<(PathBuf, String, Option<String>)> = siblings
+    let mut build = Build {
+        cwd: root.to_path_buf(),
+        target: format!("./eddy_main_{tag}"),
+        generated: Vec::new(),
+        overlay: Vec::new(),
+        inputs: module_inputs(root),
+        tidy: false,
+        project: step.project.to_path_buf(),
+    };
+    let entry_handler = overlay_package(&mut build, out, entry, &package_dir, handler)?;
+    let import = match relative(root, &package_dir) {
+        rel if rel.is_empty() => module,
+        rel => format!("{module}/{rel}"),
+    };
+    let main_rel = format!("eddy_main_{tag}/main.go");
+    let main = TEMPLATE
+        .replace("{{IMPORT}}", &import)
+        .replace("{{HANDLER}}", &entry_handler);
+    build.generated.push(("overlay/main.go".into(), main));
+    build
+        .overlay
+        .push((root.join(&main_rel), Some(out.join("overlay/main.go"))));
+    Ok(build)
+}
+
+/// Adds to `build` the overlay entries of the entry's package, as Go must see it in
+/// `package_dir`: files with names Go refuses get safe ones, and handlers that several files
+/// of the package share are renamed apart. Returns the entry's handler name as built.
+fn overlay_package(
+    build: &mut Build,
+    out: &Path,
+    entry: &Path,
+    package_dir: &Path,
+    handler: String,
+) -> Result<String, FunctionError> {
+    let entry_dir = entry.parent().unwrap_or(package_dir);
+    let scanned: Vec<(PathBuf, String, Option<String>)> = package_files(entry_dir)?
         .into_iter()
         .map(|file| {
             let text = read(&file)?;
@@ -298,15 +335,6 @@ fn module_build(
             .filter(|(_, _, h)| h.as_deref() == Some(name))
             .count()
             > 1
-    };
-    let mut build = Build {
-        cwd: root.to_path_buf(),
-        target: format!("./eddy_main_{tag}"),
-        generated: Vec::new(),
-        overlay: Vec::new(),
-        inputs: Vec::new(),
-        tidy: false,
-        project: step.project.to_path_buf(),
     };
     let mut entry_handler = handler;
     for (index, (file, text, file_handler)) in scanned.iter().enumerate() {
@@ -345,20 +373,7 @@ fn module_build(
         }
         build.overlay.push((seen, Some(out.join(generated))));
     }
-    let import = match relative(root, &package_dir) {
-        rel if rel.is_empty() => module,
-        rel => format!("{module}/{rel}"),
-    };
-    let main_rel = format!("eddy_main_{tag}/main.go");
-    let main = TEMPLATE
-        .replace("{{IMPORT}}", &import)
-        .replace("{{HANDLER}}", &entry_handler);
-    build.generated.push(("overlay/main.go".into(), main));
-    build
-        .overlay
-        .push((root.join(&main_rel), Some(out.join("overlay/main.go"))));
-    build.inputs = module_inputs(root);
-    Ok(build)
+    Ok(entry_handler)
 }
 
 /// The `module` path of a go.mod.
