@@ -87,6 +87,11 @@ fn detects_other_languages_by_extension() {
         ("api/helpers.py", "def helper():\n    return 1\n"),
         ("api/ruby.rb", "Handler = Proc.new {}"),
         ("api/rust.rs", "fn main() {}"),
+        // A Rust function is a bin of the project's crate (built here with cargo: no deps).
+        (
+            "Cargo.toml",
+            "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n[[bin]]\nname = \"rust\"\npath = \"api/rust.rs\"\n",
+        ),
     ]);
     let plan = plan_ok(dir.path());
     let runtimes: BTreeMap<&str, &str> = plan
