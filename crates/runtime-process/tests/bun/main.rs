@@ -19,36 +19,25 @@ use eddy_runtime_process::{BunConfig, ProcessRuntime};
 use tempfile::TempDir;
 
 use harness::{
-    arrivals, call, call_as, get, log_containing, request, spawn_with, spec, wait_health,
+    arrivals, call, call_as, get, log_containing, must_spawn, project_with, request, spawn_with,
+    spec, tool_runs, wait_health,
 };
 
 /// Whether a `bun` is where the runtime looks; tests return early (with a note) when not.
 fn bun_available() -> bool {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/bun");
-    let found = repo.is_file()
-        || std::process::Command::new("bun")
-            .arg("--version")
-            .output()
-            .is_ok_and(|out| out.status.success());
-    if !found {
-        eprintln!("note: `bun` is not installed (run ./x setup); skipping this test");
-    }
-    found
+    repo.is_file()
+        || tool_runs(
+            "bun",
+            &["--version"],
+            "`bun` is not installed (run ./x setup); skipping this test",
+        )
 }
 
 /// A function project under the target dir, so the repository's node_modules (bun,
 /// @vercel/functions) is found by walking up.
 fn project(files: &[(&str, &str)]) -> TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("eddy-bun-test-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
-    for (rel, text) in files {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
+    project_with("eddy-bun-test-", files)
 }
 
 fn runtime() -> ProcessRuntime {
@@ -59,10 +48,7 @@ fn runtime() -> ProcessRuntime {
 }
 
 async fn spawn(dir: &TempDir, function: &str, handler: &str) -> Arc<dyn Instance> {
-    match spawn_with(&runtime(), spec(dir.path(), "bun1.x", function, handler)).await {
-        Ok(instance) => instance,
-        Err(error) => panic!("spawn failed: {error}"),
-    }
+    must_spawn(&runtime(), spec(dir.path(), "bun1.x", function, handler)).await
 }
 
 const SLOW: &str = r#"

@@ -18,32 +18,22 @@ use http_body_util::BodyExt as _;
 use tempfile::TempDir;
 
 use harness::{
-    call, call_as, get, invocation, log_containing, request, spawn_with, spec, wait_health,
+    call, call_as, get, invocation, log_containing, must_spawn, project_with, request, spec,
+    tool_runs, wait_health,
 };
 
 fn go_available() -> bool {
-    let found = std::process::Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        eprintln!("note: `go` is not installed; skipping this test");
-    }
-    found
+    tool_runs(
+        "go",
+        &["version"],
+        "`go` is not installed; skipping this test",
+    )
 }
 
 /// A Go function project under the target dir, built by eddy's build step; returns the
 /// project and the handler (the built binary) of `function`.
 fn build(files: &[(&str, &str)], function: &str) -> (TempDir, String) {
-    let dir = tempfile::Builder::new()
-        .prefix("eddy-go-test-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
-    for (rel, text) in files {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    let dir = project_with("eddy-go-test-", files);
     let options = eddy_build::PlanOptions::new(dir.path());
     let plan = eddy_build::plan(dir.path(), &options).unwrap();
     assert!(plan.errors.is_empty(), "build failed: {:?}", plan.errors);
@@ -54,10 +44,7 @@ fn build(files: &[(&str, &str)], function: &str) -> (TempDir, String) {
 async fn spawn(dir: &TempDir, function: &str, handler: &str) -> Arc<dyn Instance> {
     let root = std::fs::canonicalize(dir.path()).unwrap();
     let runtime = ProcessRuntime::go(GoConfig::default());
-    match spawn_with(&runtime, spec(&root, "go1.x", function, handler)).await {
-        Ok(instance) => instance,
-        Err(error) => panic!("spawn failed: {error}"),
-    }
+    must_spawn(&runtime, spec(&root, "go1.x", function, handler)).await
 }
 
 const ECHO: &str = r#"package handler

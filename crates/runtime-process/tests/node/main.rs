@@ -14,3 +14,5 @@ mod logs;
 mod request_helpers;
 mod shapes;
 mod streaming;
+#[path = "../support/harness.rs"]
+mod support;

@@ -1,34 +1,9 @@
 //! Responses stream chunk by chunk; one instance serves many requests at once.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Project, call, get, invocation, node_available, spawn};
-use eddy_runtime::Instance;
-use http_body_util::BodyExt as _;
-
-/// Reads the body frame by frame, noting when each non-empty frame arrived.
-async fn arrivals(instance: &Arc<dyn Instance>, path: &str) -> Vec<(Duration, String)> {
-    let started = Instant::now();
-    let response = instance
-        .invoke(invocation(get(path), "req-stream"))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    let mut seen = Vec::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.unwrap().into_data()
-            && !data.is_empty()
-        {
-            seen.push((
-                started.elapsed(),
-                String::from_utf8_lossy(&data).into_owned(),
-            ));
-        }
-    }
-    seen
-}
+use crate::harness::{Project, arrivals, call, get, node_available, spawn};
 
 fn assert_streamed(seen: &[(Duration, String)]) {
     let text: String = seen.iter().map(|(_, t)| t.as_str()).collect();

@@ -13,3 +13,5 @@ mod lifecycle;
 mod logs;
 mod shapes;
 mod streaming;
+#[path = "../support/harness.rs"]
+mod support;

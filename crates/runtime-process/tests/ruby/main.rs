@@ -11,3 +11,5 @@ mod handler;
 mod harness;
 mod lifecycle;
 mod rack;
+#[path = "../support/harness.rs"]
+mod support;

@@ -1,11 +1,10 @@
 //! Rack apps from `*.ru` files, through eddy's WEBrick adapter: the env, headers, and bodies
 //! that stream as the app yields them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{Project, call, get, invocation, request, ruby_available, spawn};
+use crate::harness::{Project, arrivals, call, get, request, ruby_available, spawn};
 use eddy_runtime::full_body;
-use http_body_util::BodyExt as _;
 
 #[tokio::test]
 async fn a_rack_app_gets_a_complete_env_and_sets_repeated_headers() {
@@ -93,23 +92,7 @@ run ->(env) { [200, { 'content-type' => 'text/plain' }, Slow.new] }
 "#,
     );
     let instance = spawn(&project, "rack-stream", "api/stream.ru").await;
-    let started = Instant::now();
-    let response = instance
-        .invoke(invocation(get("/api/stream"), "req-stream"))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    let mut seen = Vec::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.unwrap().into_data()
-            && !data.is_empty()
-        {
-            seen.push((
-                started.elapsed(),
-                String::from_utf8_lossy(&data).into_owned(),
-            ));
-        }
-    }
+    let seen = arrivals(&instance, "/api/stream").await;
     let text: String = seen.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(text, "one\ntwo\n", "{seen:?}");
     let first = seen.iter().find(|(_, t)| t.contains("one")).unwrap().0;

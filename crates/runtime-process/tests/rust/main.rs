@@ -19,7 +19,8 @@ use eddy_runtime::{Health, Instance, InvokeError, SpawnError, full_body};
 use eddy_runtime_process::{ProcessRuntime, RustConfig};
 
 use harness::{
-    arrivals, call, call_as, get, log_containing, request, spawn_with, spec, wait_health,
+    arrivals, call, call_as, get, log_containing, must_spawn, request, spawn_with, spec,
+    wait_health,
 };
 
 fn fixture() -> PathBuf {
@@ -70,10 +71,7 @@ async fn spawn(function: &str, bin: &str) -> Arc<dyn Instance> {
         .await
         .unwrap();
     let spec = spec(&fixture(), "rust", function, &binary.display().to_string());
-    match spawn_with(&runtime(), spec).await {
-        Ok(instance) => instance,
-        Err(error) => panic!("spawn failed: {error}"),
-    }
+    must_spawn(&runtime(), spec).await
 }
 
 #[tokio::test]

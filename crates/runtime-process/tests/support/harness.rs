@@ -1,6 +1,6 @@
-//! What the Bun and Rust tests share (included by `tests/bun` and `tests/rust` with `#[path]`):
-//! specs, spawning through any `ProcessRuntime`, requests and replies, and a tracing layer that
-//! captures function logs.
+//! What the integration tests of every language share (each `tests/<language>` target includes
+//! it with `#[path]`): temporary projects, specs, spawning through any `ProcessRuntime`, requests
+//! and replies, polling, and a tracing layer that captures function logs.
 
 #![allow(
     dead_code,
@@ -8,7 +8,7 @@
 )]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -16,14 +16,65 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use eddy_runtime::{
     Body, Health, Instance, InstanceId, InstanceSpec, Invocation, InvocationId, InvokeError,
-    Runtime, SpawnError, empty_body,
+    Runtime, SpawnError, empty_body, full_body,
 };
 use eddy_runtime_process::ProcessRuntime;
 use http_body_util::BodyExt as _;
+use tempfile::TempDir;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Whether `program args` runs and succeeds here; prints `note: {missing}` when not, for tests
+/// that return early without their toolchain.
+pub fn tool_runs(program: &str, args: &[&str], missing: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        eprintln!("note: {missing}");
+    }
+    found
+}
+
+/// A function project in a temporary directory under the target dir: packages resolve by
+/// walking up from the handler, so the repository's node_modules is found.
+pub struct Project {
+    pub dir: TempDir,
+}
+
+impl Project {
+    /// An empty project in a fresh directory named `{prefix}<random>`.
+    pub fn in_target_dir(prefix: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("temp dir under the target dir");
+        Self { dir }
+    }
+
+    pub fn file(&self, rel: &str, text: &str) -> &Self {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write test file");
+        self
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+/// A project (see [`Project`]) holding `files`, each a relative path and its text.
+pub fn project_with(prefix: &str, files: &[(&str, &str)]) -> TempDir {
+    let project = Project::in_target_dir(prefix);
+    for (rel, text) in files {
+        project.file(rel, text);
+    }
+    project.dir
+}
 
 /// The spec of function `function` (also its name in captured logs: tests pick unique names)
 /// served by `handler` under `root`.
@@ -53,6 +104,14 @@ pub async fn spawn_with(
     runtime.spawn(Arc::new(spec), id).await
 }
 
+/// Spawns `spec` with `runtime`; panics if the instance does not start.
+pub async fn must_spawn(runtime: &ProcessRuntime, spec: InstanceSpec) -> Arc<dyn Instance> {
+    match spawn_with(runtime, spec).await {
+        Ok(instance) => instance,
+        Err(error) => panic!("spawn failed: {error}"),
+    }
+}
+
 pub fn request(method: &str, path: &str) -> http::request::Builder {
     http::Request::builder()
         .method(method)
@@ -65,6 +124,13 @@ pub fn request(method: &str, path: &str) -> http::request::Builder {
 pub fn get(path: &str) -> http::Request<Body> {
     request("GET", path)
         .body(empty_body())
+        .expect("valid request")
+}
+
+pub fn with_body(method: &str, path: &str, content_type: &str, body: &str) -> http::Request<Body> {
+    request(method, path)
+        .header("content-type", content_type)
+        .body(full_body(body.to_string()))
         .expect("valid request")
 }
 
@@ -93,6 +159,10 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// Every value of header `name`.
@@ -172,6 +242,18 @@ pub async fn wait_health(
     }
 }
 
+/// Polls `check` every 20 ms for up to `within`.
+pub async fn eventually(within: Duration, check: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
 /// One captured tracing event: its target, level and fields (`message` included).
 #[derive(Debug, Clone)]
 pub struct Captured {
@@ -223,7 +305,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     }
 }
 
-fn capture_logs() {
+/// Installs the capturing layer as the global subscriber (once per test binary).
+pub fn capture_logs() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let subscriber = tracing_subscriber::registry().with(Capture);
@@ -249,13 +332,7 @@ pub async fn log_within(function: &str, text: &str, within: Duration) -> Option<
             .into_iter()
             .find(|c| c.message().contains(text))
     };
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if let Some(found) = find() {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(within, || find().is_some()).await;
     find()
 }
 
