@@ -4,65 +4,33 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::future::join_all;
-use http_body_util::Full;
-
-use super::support::{Eddy, repo_root};
+use super::support::{
+    Eddy, assert_binary_body_comes_back_reversed, assert_concurrent_requests_share_few_instances,
+    assert_one_failure_among_many, assert_streams_chunks,
+};
 
 fn eddy() -> Eddy {
-    Eddy::dev(&repo_root().join("fixtures/bun-basic"), &["--no-watch"])
+    Eddy::dev_fixture("bun-basic")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_slow_requests_share_one_bun_instance() {
     let eddy = eddy();
-    let replies = join_all((0..50).map(|_| eddy.get("/api/slow?ms=500"))).await;
-    let failed: Vec<_> = replies
-        .iter()
-        .filter(|r| r.status != 200)
-        .map(|r| (r.status, r.text()))
-        .collect();
-    assert!(failed.is_empty(), "failed: {failed:?}");
+    let replies =
+        assert_concurrent_requests_share_few_instances(&eddy, "/api/slow?ms=500", "api/slow", 50)
+            .await;
     assert!(
         replies
             .iter()
             .all(|r| r.json()["bun"].as_str().is_some_and(|v| !v.is_empty())),
         "every request ran on bun"
     );
-    let pool = eddy.pool("api/slow").await;
-    let started = pool["instances_started_total"].as_u64().unwrap();
-    assert!(
-        started <= 2,
-        "50 awaiting requests needed {started} instances: {pool}"
-    );
-    assert_eq!(pool["invocations_total"], 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_in_one_bun_request_fails_only_that_request() {
     let eddy = eddy();
-    assert_eq!(eddy.get("/api/slow?ms=1").await.status, 200);
-    let replies = join_all((0..20).map(|i| {
-        let path = if i == 10 {
-            "/api/slow?ms=200&throw=1"
-        } else {
-            "/api/slow?ms=500"
-        };
-        eddy.get(path)
-    }))
-    .await;
-    for (i, reply) in replies.iter().enumerate() {
-        if i == 10 {
-            assert_eq!(reply.status, 500);
-            assert_eq!(
-                reply.header("x-vercel-error"),
-                Some("FUNCTION_INVOCATION_FAILED")
-            );
-        } else {
-            assert_eq!(reply.status, 200, "request {i}: {}", reply.text());
-        }
-    }
+    assert_one_failure_among_many(&eddy, 20, "/api/slow?ms=200&throw=1", "/api/slow?ms=500").await;
     assert_eq!(eddy.get("/api/slow?ms=1").await.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -75,36 +43,17 @@ async fn an_error_in_one_bun_request_fails_only_that_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bun_streams_chunks_as_they_are_written() {
     let eddy = eddy();
-    let (status, chunks) = eddy.stream("/api/stream").await;
-    assert_eq!(status, 200);
-    let text: String = chunks
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
-    assert_eq!(text, "chunk 0\nchunk 1\nchunk 2\nchunk 3\n");
-    assert!(
-        chunks.len() >= 3,
-        "chunks were buffered into {}",
-        chunks.len()
-    );
-    let (first, last) = (chunks[0].0, chunks[chunks.len() - 1].0);
-    assert!(
-        last - first >= Duration::from_millis(400),
-        "first {first:?}, last {last:?}"
-    );
+    assert_streams_chunks(
+        &eddy,
+        "/api/stream",
+        "chunk 0\nchunk 1\nchunk 2\nchunk 3\n",
+        Duration::from_millis(400),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_request_and_response_bodies_pass_through_bun() {
     let eddy = eddy();
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let request = eddy
-        .request("POST", "/api/echo")
-        .header("content-type", "application/octet-stream")
-        .body(Full::new(Bytes::from(bytes.clone())))
-        .unwrap();
-    let reply = eddy.send(request).await;
-    assert_eq!(reply.status, 200);
-    let reversed: Vec<u8> = bytes.into_iter().rev().collect();
-    assert!(reply.body.as_ref() == reversed.as_slice(), "body differs");
+    assert_binary_body_comes_back_reversed(&eddy, "/api/echo").await;
 }

@@ -4,42 +4,24 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
-
-use super::support::{Eddy, copy_fixture, repo_root};
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    repo_root().join("fixtures").join(name)
-}
+use super::support::{
+    Eddy, assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
+    assert_streams_chunks, copy_fixture,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_slow_requests_share_few_instances() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
-    let replies = join_all((0..100).map(|_| eddy.get("/api/slow?ms=500"))).await;
-    let failed: Vec<_> = replies
-        .iter()
-        .filter(|r| r.status != 200)
-        .map(|r| (r.status, r.text()))
-        .collect();
-    assert!(failed.is_empty(), "failed: {failed:?}");
-    let pool = eddy.pool("api/slow").await;
-    let started = pool["instances_started_total"].as_u64().unwrap();
-    assert!(
-        started <= 2,
-        "100 awaiting requests needed {started} instances: {pool}"
-    );
-    assert_eq!(pool["invocations_total"], 100);
+    let eddy = Eddy::dev_fixture("node-fluid");
+    assert_concurrent_requests_share_few_instances(&eddy, "/api/slow?ms=500", "api/slow", 100)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_mode_gives_each_concurrent_request_its_own_instance() {
-    let eddy = Eddy::dev(&fixture("node-classic"), &["--no-watch"]);
-    let replies = join_all((0..5).map(|_| eddy.get("/api/slow?ms=800"))).await;
+    let eddy = Eddy::dev_fixture("node-classic");
+    let replies = eddy.get_many("/api/slow?ms=800", 5).await;
     assert!(replies.iter().all(|r| r.status == 200));
-    let pids: std::collections::BTreeSet<_> = replies
-        .iter()
-        .map(|r| r.json()["pid"].as_u64().unwrap())
-        .collect();
+    let pids: std::collections::BTreeSet<_> = replies.iter().map(|r| r.pid()).collect();
     assert_eq!(
         pids.len(),
         5,
@@ -52,50 +34,24 @@ async fn classic_mode_gives_each_concurrent_request_its_own_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uncaught_error_fails_only_its_own_request() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
-    // Warm one instance so all requests land on it.
-    assert_eq!(eddy.get("/api/slow?ms=1").await.status, 200);
-    let requests = (0..40).map(|i| {
-        let path = if i == 20 {
-            "/api/slow?ms=300&throw=1"
-        } else {
-            "/api/slow?ms=600"
-        };
-        eddy.get(path)
-    });
-    let replies = join_all(requests).await;
-    for (i, reply) in replies.iter().enumerate() {
-        if i == 20 {
-            assert_eq!(reply.status, 500, "the throwing request fails");
-            assert_eq!(
-                reply.header("x-vercel-error"),
-                Some("FUNCTION_INVOCATION_FAILED")
-            );
-        } else {
-            assert_eq!(
-                reply.status,
-                200,
-                "request {i} must not be affected: {}",
-                reply.text()
-            );
-        }
-    }
+    let eddy = Eddy::dev_fixture("node-fluid");
+    let (_, replies) =
+        assert_one_failure_among_many(&eddy, 40, "/api/slow?ms=300&throw=1", "/api/slow?ms=600")
+            .await;
     // The instance that saw the error is replaced: the next request is served by a new one.
-    let pid_before = replies[0].json()["pid"].as_u64().unwrap();
     let next = eddy.get("/api/slow?ms=1").await;
     assert_eq!(next.status, 200);
     assert_ne!(
-        next.json()["pid"].as_u64().unwrap(),
-        pid_before,
+        next.pid(),
+        replies[0].pid(),
         "a draining instance takes no new work"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_instance_fails_only_its_in_flight_requests() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
-    let first = eddy.get("/api/slow?ms=1").await;
-    let pid = first.json()["pid"].as_u64().unwrap() as i32;
+    let eddy = Eddy::dev_fixture("node-fluid");
+    let pid = eddy.get("/api/slow?ms=1").await.pid();
     let slow = eddy.get("/api/slow?ms=3000");
     let killer = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -113,12 +69,12 @@ async fn killing_an_instance_fails_only_its_in_flight_requests() {
     );
     let after = eddy.get("/api/slow?ms=1").await;
     assert_eq!(after.status, 200, "a new instance serves after the crash");
-    assert_ne!(after.json()["pid"].as_u64().unwrap() as i32, pid);
+    assert_ne!(after.pid(), pid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_duration_ends_only_the_slow_invocation() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
+    let eddy = Eddy::dev_fixture("node-fluid");
     let (slow, fast) = tokio::join!(eddy.get("/api/timeout?ms=5000"), async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         eddy.get("/api/timeout?ms=100").await
@@ -133,26 +89,15 @@ async fn max_duration_ends_only_the_slow_invocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_chunks_reach_the_client_as_they_are_written() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
-    let (status, chunks) = eddy.stream("/api/stream").await;
-    assert_eq!(status, 200);
-    let text: String = chunks
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
-    assert_eq!(text, "chunk 0\nchunk 1\nchunk 2\nchunk 3\n");
+    let eddy = Eddy::dev_fixture("node-fluid");
     // Four writes 250 ms apart: the first must arrive well before the last was written.
-    let first = chunks.first().unwrap().0;
-    let last = chunks.last().unwrap().0;
-    assert!(
-        chunks.len() >= 3,
-        "chunks were buffered into {}",
-        chunks.len()
-    );
-    assert!(
-        last - first >= Duration::from_millis(400),
-        "first {first:?}, last {last:?}"
-    );
+    assert_streams_chunks(
+        &eddy,
+        "/api/stream",
+        "chunk 0\nchunk 1\nchunk 2\nchunk 3\n",
+        Duration::from_millis(400),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,20 +110,17 @@ async fn a_saved_file_serves_new_code_on_the_next_request() {
         "module.exports = (req, res) => res.send('version 2');",
     )
     .unwrap();
-    let mut body = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        body = eddy.get("/api/version").await.text();
-        if body == "version 2" {
-            break;
-        }
-    }
-    assert_eq!(body, "version 2", "logs:\n{}", eddy.logs());
+    let reply = eddy
+        .poll("/api/version", 50, Duration::from_millis(100), |r| {
+            r.text() == "version 2"
+        })
+        .await;
+    assert_eq!(reply.text(), "version 2", "logs:\n{}", eddy.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_and_urls_get_vercel_errors_and_the_server_keeps_serving() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
+    let eddy = Eddy::dev_fixture("node-fluid");
     // Only the head is sent: eddy must refuse the declared size without waiting for the body.
     let head = eddy
         .raw_head(
@@ -204,7 +146,7 @@ async fn oversized_bodies_and_urls_get_vercel_errors_and_the_server_keeps_servin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_stream_cancels_nothing_else() {
-    let eddy = Eddy::dev(&fixture("node-fluid"), &["--no-watch"]);
+    let eddy = Eddy::dev_fixture("node-fluid");
     let slow = tokio::spawn({
         let url = eddy.url("/api/slow?ms=1500");
         async move { reqwest_like_get(&url).await }

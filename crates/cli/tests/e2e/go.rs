@@ -4,13 +4,9 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
-
-use super::support::{Eddy, copy_fixture, repo_root};
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    repo_root().join("fixtures").join(name)
-}
+use super::support::{
+    Eddy, assert_all_ok, assert_one_failure_among_many, assert_streams_chunks, copy_fixture,
+};
 
 fn go_available() -> bool {
     let found = std::process::Command::new("go")
@@ -28,20 +24,12 @@ async fn many_concurrent_slow_requests_are_served_by_one_go_instance() {
     if !go_available() {
         return;
     }
-    let eddy = Eddy::dev(&fixture("go-basic"), &["--no-watch"]);
+    let eddy = Eddy::dev_fixture("go-basic");
     // One warm instance first, so the burst finds it ready.
     assert_eq!(eddy.get("/api/slow?ms=1").await.status, 200);
-    let replies = join_all((0..50).map(|_| eddy.get("/api/slow?ms=500"))).await;
-    let failed: Vec<_> = replies
-        .iter()
-        .filter(|r| r.status != 200)
-        .map(|r| (r.status, r.text()))
-        .collect();
-    assert!(failed.is_empty(), "failed: {failed:?}");
-    let pids: std::collections::BTreeSet<u64> = replies
-        .iter()
-        .map(|r| r.json()["pid"].as_u64().unwrap())
-        .collect();
+    let replies = eddy.get_many("/api/slow?ms=500", 50).await;
+    assert_all_ok(&replies);
+    let pids: std::collections::BTreeSet<u64> = replies.iter().map(|r| r.pid()).collect();
     let pool = eddy.pool("api/slow").await;
     assert_eq!(
         pids.len(),
@@ -58,34 +46,15 @@ async fn a_panic_fails_only_its_own_request_and_the_instance_is_replaced() {
     if !go_available() {
         return;
     }
-    let eddy = Eddy::dev(&fixture("go-basic"), &["--no-watch"]);
-    assert_eq!(eddy.get("/api/slow?ms=1").await.status, 200);
-    let requests = (0..20).map(|i| {
-        let path = if i == 10 {
-            "/api/slow?ms=200&panic=1"
-        } else {
-            "/api/slow?ms=600"
-        };
-        eddy.get(path)
-    });
-    let replies = join_all(requests).await;
-    for (i, reply) in replies.iter().enumerate() {
-        if i == 10 {
-            assert_eq!(reply.status, 500, "the panicking request fails");
-            assert_eq!(
-                reply.header("x-vercel-error"),
-                Some("FUNCTION_INVOCATION_FAILED")
-            );
-        } else {
-            assert_eq!(reply.status, 200, "request {i}: {}", reply.text());
-        }
-    }
-    let pid_before = replies[0].json()["pid"].as_u64().unwrap();
+    let eddy = Eddy::dev_fixture("go-basic");
+    let (_, replies) =
+        assert_one_failure_among_many(&eddy, 20, "/api/slow?ms=200&panic=1", "/api/slow?ms=600")
+            .await;
     let next = eddy.get("/api/slow?ms=1").await;
     assert_eq!(next.status, 200);
     assert_ne!(
-        next.json()["pid"].as_u64().unwrap(),
-        pid_before,
+        next.pid(),
+        replies[0].pid(),
         "the instance that panicked takes no new work"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -102,21 +71,14 @@ async fn flushed_writes_reach_the_client_as_they_are_written() {
     if !go_available() {
         return;
     }
-    let eddy = Eddy::dev(&fixture("go-basic"), &["--no-watch"]);
-    let (status, chunks) = eddy.stream("/api/stream").await;
-    assert_eq!(status, 200);
-    let text: String = chunks
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
-    assert_eq!(text, "chunk 1\nchunk 2\nchunk 3\n");
-    assert!(chunks.len() >= 3, "chunks were buffered: {chunks:?}");
-    let first = chunks.first().unwrap().0;
-    let last = chunks.last().unwrap().0;
-    assert!(
-        last - first >= Duration::from_millis(450),
-        "first {first:?}, last {last:?}"
-    );
+    let eddy = Eddy::dev_fixture("go-basic");
+    assert_streams_chunks(
+        &eddy,
+        "/api/stream",
+        "chunk 1\nchunk 2\nchunk 3\n",
+        Duration::from_millis(450),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +86,7 @@ async fn binary_bodies_and_dynamic_segments_arrive_intact() {
     if !go_available() {
         return;
     }
-    let eddy = Eddy::dev(&fixture("go-basic"), &["--no-watch"]);
+    let eddy = Eddy::dev_fixture("go-basic");
     let binary = eddy.get("/api/binary").await;
     assert_eq!(binary.status, 200);
     let expected: Vec<u8> = (0..=255).collect();
@@ -146,14 +108,11 @@ async fn a_saved_go_file_is_rebuilt_and_a_fixed_compile_error_serves() {
         "package handler\n\nimport \"net/http\"\n\nfunc Handler(w http.ResponseWriter, r *http.Request) {\n\tw.Write([]byte(\"fixed\"))\n}\n",
     )
     .unwrap();
-    let mut reply = eddy.get("/api/broken").await;
-    for _ in 0..100 {
-        if reply.status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        reply = eddy.get("/api/broken").await;
-    }
+    let reply = eddy
+        .poll("/api/broken", 100, Duration::from_millis(100), |r| {
+            r.status == 200
+        })
+        .await;
     assert_eq!(reply.status, 200, "logs:\n{}", eddy.logs());
     assert_eq!(reply.text(), "fixed");
     assert_eq!(eddy.get("/api/ok").await.text(), "still serving");

@@ -6,65 +6,31 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::future::join_all;
-use http_body_util::Full;
-
-use super::support::{Eddy, repo_root};
+use super::support::{
+    Eddy, assert_binary_body_comes_back_reversed, assert_concurrent_requests_share_few_instances,
+    assert_one_failure_among_many, assert_streams_chunks, repo_root,
+};
 
 fn eddy() -> Eddy {
-    Eddy::dev(&repo_root().join("fixtures/rust-basic"), &["--no-watch"])
+    Eddy::dev_fixture("rust-basic")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_slow_requests_share_one_rust_instance() {
     let eddy = eddy();
-    let replies = join_all((0..50).map(|_| eddy.get("/api/slow?ms=500"))).await;
-    let failed: Vec<_> = replies
-        .iter()
-        .filter(|r| r.status != 200)
-        .map(|r| (r.status, r.text()))
-        .collect();
-    assert!(failed.is_empty(), "failed: {failed:?}");
-    let pool = eddy.pool("api/slow").await;
-    let started = pool["instances_started_total"].as_u64().unwrap();
-    assert!(
-        started <= 2,
-        "50 awaiting requests needed {started} instances: {pool}"
-    );
-    assert_eq!(pool["invocations_total"], 50);
+    assert_concurrent_requests_share_few_instances(&eddy, "/api/slow?ms=500", "api/slow", 50).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_one_rust_request_fails_only_that_request() {
     let eddy = eddy();
-    let pid = eddy.get("/api/slow?ms=1").await.json()["pid"]
-        .as_u64()
-        .unwrap();
-    let replies = join_all((0..20).map(|i| {
-        let path = if i == 10 {
-            "/api/slow?ms=200&panic=1"
-        } else {
-            "/api/slow?ms=500"
-        };
-        eddy.get(path)
-    }))
-    .await;
-    for (i, reply) in replies.iter().enumerate() {
-        if i == 10 {
-            assert_eq!(reply.status, 500);
-            assert_eq!(
-                reply.header("x-vercel-error"),
-                Some("FUNCTION_INVOCATION_FAILED")
-            );
-        } else {
-            assert_eq!(reply.status, 200, "request {i}: {}", reply.text());
-        }
-    }
+    let (warm, _) =
+        assert_one_failure_among_many(&eddy, 20, "/api/slow?ms=200&panic=1", "/api/slow?ms=500")
+            .await;
     // Tokio contains the panic to its task: the process serves on.
     let after = eddy.get("/api/slow?ms=1").await;
     assert_eq!(after.status, 200);
-    assert_eq!(after.json()["pid"].as_u64(), Some(pid));
+    assert_eq!(after.pid(), warm.pid());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         eddy.logs().contains("panicked in one request of many"),
@@ -76,38 +42,19 @@ async fn a_panic_in_one_rust_request_fails_only_that_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_streams_chunks_as_they_are_produced() {
     let eddy = eddy();
-    let (status, chunks) = eddy.stream("/api/stream").await;
-    assert_eq!(status, 200);
-    let text: String = chunks
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
-    assert_eq!(text, "chunk 0\nchunk 1\nchunk 2\nchunk 3\n");
-    assert!(
-        chunks.len() >= 3,
-        "chunks were buffered into {}",
-        chunks.len()
-    );
-    let (first, last) = (chunks[0].0, chunks[chunks.len() - 1].0);
-    assert!(
-        last - first >= Duration::from_millis(400),
-        "first {first:?}, last {last:?}"
-    );
+    assert_streams_chunks(
+        &eddy,
+        "/api/stream",
+        "chunk 0\nchunk 1\nchunk 2\nchunk 3\n",
+        Duration::from_millis(400),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_bodies_pass_through_and_a_broken_function_fails_alone() {
     let eddy = eddy();
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let request = eddy
-        .request("POST", "/api/echo")
-        .header("content-type", "application/octet-stream")
-        .body(Full::new(Bytes::from(bytes.clone())))
-        .unwrap();
-    let reply = eddy.send(request).await;
-    assert_eq!(reply.status, 200);
-    let reversed: Vec<u8> = bytes.into_iter().rev().collect();
-    assert!(reply.body.as_ref() == reversed.as_slice(), "body differs");
+    assert_binary_body_comes_back_reversed(&eddy, "/api/echo").await;
 
     let broken = eddy.get("/api/broken").await;
     assert_eq!(broken.status, 500);
@@ -134,15 +81,17 @@ async fn a_saved_rust_file_is_rebuilt_and_serves_new_code() {
     let file = project.path().join("api/hello.rs");
     let source = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, source.replace("Hello, {name}!", "Howdy, {name}!")).unwrap();
-    let mut message = serde_json::Value::Null;
-    for _ in 0..240 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        message = eddy.get("/api/hello?name=a").await.json()["message"].clone();
-        if message == "Howdy, a!" {
-            break;
-        }
-    }
-    assert_eq!(message, "Howdy, a!", "logs:\n{}", eddy.logs());
+    let reply = eddy
+        .poll("/api/hello?name=a", 240, Duration::from_millis(250), |r| {
+            r.json()["message"] == "Howdy, a!"
+        })
+        .await;
+    assert_eq!(
+        reply.json()["message"],
+        "Howdy, a!",
+        "logs:\n{}",
+        eddy.logs()
+    );
     // The other functions were not rebuilt by cargo, only checked: still served.
     assert_eq!(eddy.get("/api/items/7").await.json()["id"], "7");
 }

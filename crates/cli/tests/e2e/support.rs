@@ -1,4 +1,6 @@
-//! Test harness: start `eddy dev` on a free loopback port, talk HTTP to it, read its admin view.
+//! Test harness: start `eddy dev` on a free loopback port, talk HTTP to it, read its admin view,
+//! and the checks every runtime's tests share (a burst on few instances, one failure among many,
+//! streamed chunks arriving apart, a binary body echoed).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::join_all;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -18,6 +21,11 @@ pub fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("repo root exists")
+}
+
+/// The folder of one fixture project: `fixtures/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("fixtures").join(name)
 }
 
 /// A running `eddy dev`; killed on drop.
@@ -48,6 +56,13 @@ impl Reply {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `pid` field of a JSON body: the process that served the request.
+    pub fn pid(&self) -> u64 {
+        self.json()["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("body has no numeric pid: {}", self.text()))
     }
 }
 
@@ -111,6 +126,11 @@ impl Eddy {
         }
     }
 
+    /// Serves `fixtures/<name>` in place, without watching files.
+    pub fn dev_fixture(name: &str) -> Eddy {
+        Eddy::dev(&fixture(name), &["--no-watch"])
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
@@ -122,6 +142,32 @@ impl Eddy {
                 .unwrap(),
         )
         .await
+    }
+
+    /// Sends `count` GETs of `path` at once and returns the replies in order.
+    pub async fn get_many(&self, path: &str, count: usize) -> Vec<Reply> {
+        join_all((0..count).map(|_| self.get(path))).await
+    }
+
+    /// GETs `path` after each `interval`, at most `attempts` times, until `done` holds for the
+    /// reply; returns the last reply (the caller asserts on it).
+    pub async fn poll(
+        &self,
+        path: &str,
+        attempts: usize,
+        interval: Duration,
+        done: impl Fn(&Reply) -> bool,
+    ) -> Reply {
+        assert!(attempts > 0, "a poll makes at least one attempt");
+        let mut left = attempts;
+        loop {
+            tokio::time::sleep(interval).await;
+            let reply = self.get(path).await;
+            left -= 1;
+            if left == 0 || done(&reply) {
+                return reply;
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -238,6 +284,114 @@ impl Drop for Eddy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Asserts every reply is a 200, listing the ones that are not.
+pub fn assert_all_ok(replies: &[Reply]) {
+    let failed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status != 200)
+        .map(|r| (r.status, r.text()))
+        .collect();
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+/// Sends `count` concurrent GETs of `path` (a handler that waits), asserts all succeed and that
+/// the pool of `function` started at most two instances and counted `count` invocations.
+/// Returns the replies for runtime-specific checks.
+pub async fn assert_concurrent_requests_share_few_instances(
+    eddy: &Eddy,
+    path: &str,
+    function: &str,
+    count: usize,
+) -> Vec<Reply> {
+    let replies = eddy.get_many(path, count).await;
+    assert_all_ok(&replies);
+    let pool = eddy.pool(function).await;
+    let started = pool["instances_started_total"].as_u64().unwrap();
+    assert!(
+        started <= 2,
+        "{count} waiting requests needed {started} instances: {pool}"
+    );
+    assert_eq!(pool["invocations_total"], count as u64);
+    replies
+}
+
+/// Warms one instance with `GET /api/slow?ms=1` (asserting a 200) so a burst lands on it, then
+/// sends `count` concurrent requests: the middle one GETs `failing`, every other one `others`.
+/// Asserts the failing request alone gets a 500 with `FUNCTION_INVOCATION_FAILED` and every
+/// other request a 200. Returns the warm-up reply and the burst's replies, in order.
+pub async fn assert_one_failure_among_many(
+    eddy: &Eddy,
+    count: usize,
+    failing: &str,
+    others: &str,
+) -> (Reply, Vec<Reply>) {
+    let warm = eddy.get("/api/slow?ms=1").await;
+    assert_eq!(warm.status, 200, "warm-up: {}", warm.text());
+    let failing_index = count / 2;
+    let replies = join_all((0..count).map(|i| {
+        let path = if i == failing_index { failing } else { others };
+        eddy.get(path)
+    }))
+    .await;
+    for (i, reply) in replies.iter().enumerate() {
+        if i == failing_index {
+            assert_eq!(
+                reply.status,
+                500,
+                "the failing request {failing} fails: {}",
+                reply.text()
+            );
+            assert_eq!(
+                reply.header("x-vercel-error"),
+                Some("FUNCTION_INVOCATION_FAILED")
+            );
+        } else {
+            assert_eq!(
+                reply.status,
+                200,
+                "request {i} must not be affected: {}",
+                reply.text()
+            );
+        }
+    }
+    (warm, replies)
+}
+
+/// Streams `path` and asserts a 200 whose whole body is `expected`, delivered in at least three
+/// chunks, the last arriving at least `min_spread` after the first: written apart, not buffered.
+pub async fn assert_streams_chunks(eddy: &Eddy, path: &str, expected: &str, min_spread: Duration) {
+    let (status, chunks) = eddy.stream(path).await;
+    assert_eq!(status, 200);
+    let text: String = chunks
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(text, expected);
+    assert!(
+        chunks.len() >= 3,
+        "chunks were buffered into {}: {chunks:?}",
+        chunks.len()
+    );
+    let first = chunks.first().unwrap().0;
+    let last = chunks.last().unwrap().0;
+    assert!(last - first >= min_spread, "first {first:?}, last {last:?}");
+}
+
+/// POSTs 70,000 bytes of every value to `path` and asserts the reply is 200 with the same
+/// bytes reversed (the `echo` handler of the bun and rust fixtures).
+pub async fn assert_binary_body_comes_back_reversed(eddy: &Eddy, path: &str) {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let request = eddy
+        .request("POST", path)
+        .header("content-type", "application/octet-stream")
+        .body(Full::new(Bytes::from(bytes.clone())))
+        .unwrap();
+    let reply = eddy.send(request).await;
+    assert_eq!(reply.status, 200);
+    let reversed: Vec<u8> = bytes.into_iter().rev().collect();
+    assert!(reply.body.as_ref() == reversed.as_slice(), "body differs");
 }
 
 /// Copies a fixture to a fresh temp dir (for tests that edit files). Symlinks node_modules of
