@@ -2,7 +2,8 @@
 //! program and its arguments, writes its embedded assets once, and adds its own environment
 //! variables; everything after the process starts (IPC, proxying, supervision) is the same host
 //! code for every language. Each language lives in its own module under `launcher/` and is
-//! exposed as a `ProcessRuntime` constructor there.
+//! exposed as a `ProcessRuntime` constructor there; the steps several of them take (finding
+//! the toolchain, asking it for its version, writing the assets) are shared here.
 
 pub(crate) mod bun;
 pub(crate) mod go;
@@ -13,11 +14,12 @@ pub(crate) mod rust;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use crate::assets::AssetDir;
+use crate::assets::{self, AssetDir};
 
 /// One language's way to start instances.
 pub(crate) trait Launch: std::fmt::Debug + Send + Sync + 'static {
@@ -52,6 +54,89 @@ pub(crate) struct Prepared {
     pub(crate) _assets: Option<AssetDir>,
 }
 
+impl Prepared {
+    /// Nothing found or written: for launchers that run the function's own binary (see
+    /// [`own_binary`]), whose toolchain was needed only to build it.
+    pub(crate) fn nothing() -> Self {
+        Self {
+            program: PathBuf::new(),
+            args: Vec::new(),
+            _assets: None,
+        }
+    }
+}
+
+/// The function's own binary, written by its build step: `spec.handler` relative to the
+/// function root, or absolute (joining keeps it as is), run without arguments.
+pub(crate) fn own_binary(spec: &InstanceSpec) -> (PathBuf, Vec<OsString>) {
+    (spec.root.join(&spec.handler), Vec::new())
+}
+
+/// The error for a toolchain that cannot run `spec`'s function; `detail` says what is wrong
+/// and how to fix it.
+pub(crate) fn toolchain_missing(spec: &InstanceSpec, detail: String) -> SpawnError {
+    SpawnError::ToolchainMissing {
+        function: spec.function.clone(),
+        runtime: spec.runtime.clone(),
+        detail,
+    }
+}
+
+/// [`resolve_program`] of the configured `program`, or an error naming it and `install` (how
+/// to install the toolchain).
+pub(crate) fn find_program(
+    spec: &InstanceSpec,
+    program: &Path,
+    install: &str,
+) -> Result<PathBuf, SpawnError> {
+    resolve_program(program).ok_or_else(|| {
+        toolchain_missing(
+            spec,
+            format!("`{}` was not found ({install})", program.display()),
+        )
+    })
+}
+
+/// Runs a toolchain probe (`node --version` and the like) to its end: no stdin, killed when
+/// dropped, for at most `limit`; a probe that takes longer fails with `hung` as its message.
+pub(crate) async fn probe_output(
+    command: &mut tokio::process::Command,
+    limit: Duration,
+    hung: &str,
+) -> std::io::Result<Output> {
+    tokio::time::timeout(
+        limit,
+        command.stdin(Stdio::null()).kill_on_drop(true).output(),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, hung.to_string()))?
+}
+
+/// `20.1.3` → `(20, 1)`: the first two dot-separated numbers of a version.
+pub(crate) fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Writes a launcher's embedded `files` into its directory `name` (see [`assets::write`]), off
+/// the async threads; a failure names `spec`'s function.
+pub(crate) async fn write_assets(
+    spec: &InstanceSpec,
+    name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+) -> Result<AssetDir, SpawnError> {
+    let io = |source| SpawnError::Io {
+        function: spec.function.clone(),
+        source,
+    };
+    tokio::task::spawn_blocking(move || assets::write(name, files))
+        .await
+        .map_err(|join| io(std::io::Error::other(join)))?
+        .map_err(io)
+}
+
 /// `program` itself when it names a path, else the first executable file of that name on
 /// eddy's `PATH`.
 pub(crate) fn resolve_program(program: &Path) -> Option<PathBuf> {
@@ -67,6 +152,15 @@ pub(crate) fn resolve_program(program: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_first_two_numbers_of_a_version() {
+        assert_eq!(parse_major_minor("3.1.7"), Some((3, 1)));
+        assert_eq!(parse_major_minor("20.10"), Some((20, 10)));
+        assert_eq!(parse_major_minor("1"), None);
+        assert_eq!(parse_major_minor("1."), None);
+        assert_eq!(parse_major_minor("v1.2"), None);
+    }
 
     #[test]
     fn resolves_a_bare_name_on_path_and_rejects_missing_files() {

@@ -14,8 +14,11 @@ use std::time::Duration;
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
 use super::node::{NODE_ASSETS, launcher_env, program_version};
-use super::{Launch, Prepared, resolve_program};
-use crate::{ProcessRuntime, assets};
+use super::{
+    Launch, Prepared, find_program, parse_major_minor, resolve_program, toolchain_missing,
+    write_assets,
+};
+use crate::ProcessRuntime;
 
 /// The oldest Bun major version the launcher supports (Vercel offers `1.x`).
 const MIN_BUN_MAJOR: u32 = 1;
@@ -78,14 +81,9 @@ impl Launch for BunConfig {
 }
 
 async fn prepare_bun(config: &BunConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
-    let missing = |detail: String| SpawnError::ToolchainMissing {
-        function: spec.function.clone(),
-        runtime: spec.runtime.clone(),
-        detail,
-    };
+    let missing = |detail: String| toolchain_missing(spec, detail);
     let program = match &config.bun {
-        Some(bun) => resolve_program(bun)
-            .ok_or_else(|| missing(format!("`{}` was not found ({INSTALL})", bun.display())))?,
+        Some(bun) => find_program(spec, bun, INSTALL)?,
         None => locate_bun(&spec.root).ok_or_else(|| {
             missing(format!(
                 "`bun` was found neither in node_modules/.bin of {} or its parents nor on PATH ({INSTALL})",
@@ -108,15 +106,8 @@ async fn prepare_bun(config: &BunConfig, spec: &InstanceSpec) -> Result<Prepared
     if major < MIN_BUN_MAJOR {
         return Err(missing(format!("bun {version} is too old ({INSTALL})")));
     }
-    let io = |source| SpawnError::Io {
-        function: spec.function.clone(),
-        source,
-    };
     // The same content-addressed directory as the Node launcher's: the files are identical.
-    let dir = tokio::task::spawn_blocking(|| assets::write("node", NODE_ASSETS))
-        .await
-        .map_err(|join| io(std::io::Error::other(join)))?
-        .map_err(io)?;
+    let dir = write_assets(spec, "node", NODE_ASSETS).await?;
     let mut args: Vec<OsString> = config.bun_args.iter().map(OsString::from).collect();
     args.push(dir.path().join("launcher.mjs").into_os_string());
     Ok(Prepared {
@@ -136,10 +127,8 @@ fn locate_bun(root: &Path) -> Option<PathBuf> {
 
 /// `1.4.5` (or `v1.4.5`) → `1`.
 fn parse_bun_major(version: &str) -> Option<u32> {
-    let version = version.strip_prefix('v').unwrap_or(version);
-    let (major, rest) = version.split_once('.')?;
-    rest.split('.').next()?.parse::<u32>().ok()?;
-    major.parse().ok()
+    let (major, _minor) = parse_major_minor(version.strip_prefix('v').unwrap_or(version))?;
+    Some(major)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use super::{Launch, Prepared};
+use super::{Launch, Prepared, own_binary};
 use crate::ProcessRuntime;
 
 /// How eddy runs Go functions.
@@ -51,13 +51,7 @@ impl Launch for GoConfig {
         &'a self,
         _spec: &'a InstanceSpec,
     ) -> BoxFuture<'a, Result<Prepared, SpawnError>> {
-        Box::pin(async {
-            Ok(Prepared {
-                program: PathBuf::new(),
-                args: Vec::new(),
-                _assets: None,
-            })
-        })
+        Box::pin(async { Ok(Prepared::nothing()) })
     }
 
     fn env(&self, _spec: &InstanceSpec) -> Vec<(String, String)> {
@@ -65,8 +59,7 @@ impl Launch for GoConfig {
     }
 
     fn command(&self, _prepared: &Prepared, spec: &InstanceSpec) -> (PathBuf, Vec<OsString>) {
-        // The handler is relative to the root, or absolute (joining keeps it as is).
-        (spec.root.join(&spec.handler), Vec::new())
+        own_binary(spec)
     }
 }
 
@@ -87,11 +80,7 @@ mod tests {
             max_duration: Duration::from_secs(10),
             options: serde_json::Value::Null,
         };
-        let prepared = Prepared {
-            program: PathBuf::new(),
-            args: Vec::new(),
-            _assets: None,
-        };
+        let prepared = Prepared::nothing();
         let (program, args) = GoConfig::default().command(&prepared, &spec);
         assert_eq!(
             program,

@@ -3,13 +3,15 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use super::{Launch, Prepared, resolve_program};
-use crate::{ProcessRuntime, assets};
+use super::{
+    Launch, Prepared, find_program, parse_major_minor, probe_output, toolchain_missing,
+    write_assets,
+};
+use crate::ProcessRuntime;
 
 /// The Node launcher's modules, written side by side into one directory; `launcher.mjs` is the
 /// entry point. Bun runs the same files (see `launcher/bun.rs`).
@@ -106,20 +108,11 @@ pub(super) fn launcher_env(
 }
 
 async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
-    let missing = |detail: String| SpawnError::ToolchainMissing {
-        function: spec.function.clone(),
-        runtime: spec.runtime.clone(),
-        detail,
-    };
+    let missing = |detail: String| toolchain_missing(spec, detail);
     let install = format!(
         "install Node.js {MIN_NODE_MAJOR} or newer and put `node` on PATH, or configure the node binary eddy uses"
     );
-    let program = resolve_program(&config.node).ok_or_else(|| {
-        missing(format!(
-            "`{}` was not found ({install})",
-            config.node.display()
-        ))
-    })?;
+    let program = find_program(spec, &config.node, &install)?;
     let version = program_version(&program).await.map_err(|error| {
         missing(format!(
             "`{}` did not run: {error} ({install})",
@@ -135,14 +128,7 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
     if major < MIN_NODE_MAJOR {
         return Err(missing(format!("node {version} is too old ({install})")));
     }
-    let io = |source| SpawnError::Io {
-        function: spec.function.clone(),
-        source,
-    };
-    let dir = tokio::task::spawn_blocking(|| assets::write("node", NODE_ASSETS))
-        .await
-        .map_err(|join| io(std::io::Error::other(join)))?
-        .map_err(io)?;
+    let dir = write_assets(spec, "node", NODE_ASSETS).await?;
     let mut args: Vec<OsString> = config.node_args.iter().map(OsString::from).collect();
     // Node 20.10-22 can load an ESM `.js` next to a package.json without "type": "module" only
     // with this flag (later 20.x and 22.x enable it by default; the flag stays accepted). Vercel
@@ -160,19 +146,14 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
 
 /// What `program --version` prints, trimmed (at most 10 s, with an empty environment).
 pub(super) async fn program_version(program: &Path) -> std::io::Result<String> {
-    let output = tokio::time::timeout(
-        Duration::from_secs(10),
+    let output = probe_output(
         tokio::process::Command::new(program)
             .arg("--version")
-            .env_clear()
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
+            .env_clear(),
+        Duration::from_secs(10),
+        "`--version` hung for 10 s",
     )
-    .await
-    .map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::TimedOut, "`--version` hung for 10 s")
-    })??;
+    .await?;
     if !output.status.success() {
         return Err(std::io::Error::other(format!(
             "`--version` failed ({})",
@@ -184,10 +165,7 @@ pub(super) async fn program_version(program: &Path) -> std::io::Result<String> {
 
 /// `v20.20.2` → `(20, 20)`.
 fn parse_node_version(version: &str) -> Option<(u32, u32)> {
-    let mut parts = version.strip_prefix('v')?.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+    parse_major_minor(version.strip_prefix('v')?)
 }
 
 #[cfg(test)]

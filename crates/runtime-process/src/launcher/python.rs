@@ -3,13 +3,12 @@
 //! `handler`, a WSGI app, an ASGI app (vercel-compat 3).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use super::{Launch, Prepared, resolve_program};
-use crate::{ProcessRuntime, assets};
+use super::{Launch, Prepared, find_program, probe_output, toolchain_missing, write_assets};
+use crate::ProcessRuntime;
 
 /// The launcher's modules, written side by side into one directory; `eddy_launcher.py` is the
 /// entry point and imports the others.
@@ -120,21 +119,12 @@ async fn prepare_python(
     config: &PythonConfig,
     spec: &InstanceSpec,
 ) -> Result<Prepared, SpawnError> {
-    let missing = |detail: String| SpawnError::ToolchainMissing {
-        function: spec.function.clone(),
-        runtime: spec.runtime.clone(),
-        detail,
-    };
+    let missing = |detail: String| toolchain_missing(spec, detail);
     let install = format!(
         "install Python {}.{} or newer and put `python3` on PATH (e.g. apt-get install python3), or configure the interpreter eddy uses",
         MIN_PYTHON.0, MIN_PYTHON.1
     );
-    let program = resolve_program(&config.python).ok_or_else(|| {
-        missing(format!(
-            "`{}` was not found ({install})",
-            config.python.display()
-        ))
-    })?;
+    let program = find_program(spec, &config.python, &install)?;
     let (executable, version) = interpreter(&program).await.map_err(|error| {
         missing(format!(
             "`{}` did not run: {error} ({install})",
@@ -147,14 +137,7 @@ async fn prepare_python(
             version.0, version.1
         )));
     }
-    let io = |source| SpawnError::Io {
-        function: spec.function.clone(),
-        source,
-    };
-    let dir = tokio::task::spawn_blocking(|| assets::write("python", PYTHON_ASSETS))
-        .await
-        .map_err(|join| io(std::io::Error::other(join)))?
-        .map_err(io)?;
+    let dir = write_assets(spec, "python", PYTHON_ASSETS).await?;
     let args = vec![dir.path().join("eddy_launcher.py").into_os_string()];
     Ok(Prepared {
         program: executable,
@@ -178,17 +161,12 @@ async fn interpreter(program: &Path) -> std::io::Result<(PathBuf, (u32, u32))> {
             command.env(key, value);
         }
     }
-    let output = tokio::time::timeout(
+    let output = probe_output(
+        &mut command,
         Duration::from_secs(10),
-        command.stdin(Stdio::null()).kill_on_drop(true).output(),
+        "asking it for its version hung for 10 s",
     )
-    .await
-    .map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "asking it for its version hung for 10 s",
-        )
-    })??;
+    .await?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(std::io::Error::other(format!(
@@ -216,6 +194,7 @@ fn parse_interpreter(text: &str) -> Option<(PathBuf, (u32, u32))> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::launcher::resolve_program;
 
     #[test]
     fn splits_a_vendored_handler_and_leaves_plain_ones_alone() {

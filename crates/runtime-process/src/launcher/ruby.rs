@@ -3,13 +3,15 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use super::{Launch, Prepared, resolve_program};
-use crate::{ProcessRuntime, assets};
+use super::{
+    Launch, Prepared, find_program, parse_major_minor, probe_output, toolchain_missing,
+    write_assets,
+};
+use crate::ProcessRuntime;
 
 /// The Ruby launcher's files, written side by side into one directory; `launcher.rb` is the
 /// entry point and loads the others with `require_relative`.
@@ -96,17 +98,8 @@ impl Launch for RubyConfig {
 }
 
 async fn prepare_ruby(config: &RubyConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
-    let missing = |detail: String| SpawnError::ToolchainMissing {
-        function: spec.function.clone(),
-        runtime: spec.runtime.clone(),
-        detail,
-    };
-    let program = resolve_program(&config.ruby).ok_or_else(|| {
-        missing(format!(
-            "`{}` was not found ({INSTALL})",
-            config.ruby.display()
-        ))
-    })?;
+    let missing = |detail: String| toolchain_missing(spec, detail);
+    let program = find_program(spec, &config.ruby, INSTALL)?;
     let version = probe(&program).await.map_err(|error| {
         missing(format!(
             "`{}` cannot run the launcher: {error} ({INSTALL})",
@@ -128,14 +121,7 @@ async fn prepare_ruby(config: &RubyConfig, spec: &InstanceSpec) -> Result<Prepar
             )));
         }
     }
-    let io = |source| SpawnError::Io {
-        function: spec.function.clone(),
-        source,
-    };
-    let dir = tokio::task::spawn_blocking(|| assets::write("ruby", RUBY_ASSETS))
-        .await
-        .map_err(|join| io(std::io::Error::other(join)))?
-        .map_err(io)?;
+    let dir = write_assets(spec, "ruby", RUBY_ASSETS).await?;
     Ok(Prepared {
         program,
         // Skip did_you_mean and error_highlight: they only slow every start.
@@ -151,19 +137,16 @@ async fn prepare_ruby(config: &RubyConfig, spec: &InstanceSpec) -> Result<Prepar
 /// Runs `ruby` once: its version, and whether WEBrick (the launcher's server) loads.
 async fn probe(program: &Path) -> std::io::Result<String> {
     let script = "begin; require 'webrick'; rescue LoadError; print 'no-webrick'; exit 3; end; print RUBY_VERSION";
-    let output = tokio::time::timeout(
-        Duration::from_secs(20),
+    let output = probe_output(
         tokio::process::Command::new(program)
             .args([OsString::from("-e"), OsString::from(script)])
             .env_clear()
             .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
-            .envs(std::env::var_os("HOME").map(|home| ("HOME", home)))
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
+            .envs(std::env::var_os("HOME").map(|home| ("HOME", home))),
+        Duration::from_secs(20),
+        "it hung for 20 s",
     )
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "it hung for 20 s"))??;
+    .await?;
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if stdout == "no-webrick" {
         return Err(std::io::Error::other(
@@ -182,10 +165,7 @@ async fn probe(program: &Path) -> std::io::Result<String> {
 
 /// `3.1.7` → `(3, 1)`.
 fn parse_ruby_version(version: &str) -> Option<(u32, u32)> {
-    let mut parts = version.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+    parse_major_minor(version)
 }
 
 #[cfg(test)]

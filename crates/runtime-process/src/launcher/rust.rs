@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, InstanceSpec, SpawnError};
 
-use super::{Launch, Prepared};
+use super::{Launch, Prepared, own_binary};
 use crate::ProcessRuntime;
 
 /// How eddy runs Rust functions.
@@ -53,13 +53,7 @@ impl Launch for RustConfig {
         &'a self,
         _spec: &'a InstanceSpec,
     ) -> BoxFuture<'a, Result<Prepared, SpawnError>> {
-        Box::pin(async {
-            Ok(Prepared {
-                program: PathBuf::new(),
-                args: Vec::new(),
-                _assets: None,
-            })
-        })
+        Box::pin(async { Ok(Prepared::nothing()) })
     }
 
     fn env(&self, _spec: &InstanceSpec) -> Vec<(String, String)> {
@@ -70,8 +64,7 @@ impl Launch for RustConfig {
     }
 
     fn command(&self, _prepared: &Prepared, spec: &InstanceSpec) -> (PathBuf, Vec<OsString>) {
-        // The build step returns an absolute path; joining keeps it as is.
-        (spec.root.join(&spec.handler), Vec::new())
+        own_binary(spec)
     }
 }
 
@@ -121,11 +114,7 @@ mod tests {
     #[test]
     fn runs_the_built_binary_whether_its_path_is_absolute_or_relative() {
         let config = RustConfig::default();
-        let prepared = Prepared {
-            program: PathBuf::new(),
-            args: Vec::new(),
-            _assets: None,
-        };
+        let prepared = Prepared::nothing();
         let (program, args) = config.command(&prepared, &spec("/cache/rust/target/release/hello"));
         assert_eq!(program, PathBuf::from("/cache/rust/target/release/hello"));
         assert!(args.is_empty());
