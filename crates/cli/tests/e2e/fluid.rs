@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::support::{
-    Eddy, assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
-    assert_streams_chunks, copy_fixture,
+    Eddy, SavedFile, assert_a_saved_file_serves_new_code,
+    assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
+    assert_streams_chunks,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,20 +103,15 @@ async fn streamed_chunks_reach_the_client_as_they_are_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_file_serves_new_code_on_the_next_request() {
-    let project = copy_fixture("node-fluid");
-    let eddy = Eddy::dev(project.path(), &[]);
-    assert_eq!(eddy.get("/api/version").await.text(), "version 1");
-    std::fs::write(
-        project.path().join("api/version.js"),
-        "module.exports = (req, res) => res.send('version 2');",
-    )
-    .unwrap();
-    let reply = eddy
-        .poll("/api/version", 50, Duration::from_millis(100), |r| {
-            r.text() == "version 2"
-        })
-        .await;
-    assert_eq!(reply.text(), "version 2", "logs:\n{}", eddy.logs());
+    assert_a_saved_file_serves_new_code(SavedFile {
+        fixture: "node-fluid",
+        path: "/api/version",
+        before: "version 1",
+        file: "api/version.js",
+        contents: "module.exports = (req, res) => res.send('version 2');",
+        after: "version 2",
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

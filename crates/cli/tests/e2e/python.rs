@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::support::{
-    Eddy, assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
-    assert_streams_chunks, copy_fixture,
+    Eddy, SavedFile, assert_a_saved_file_serves_new_code,
+    assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
+    assert_streams_chunks,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,18 +79,13 @@ async fn binary_bodies_and_a_syntax_error_next_to_working_functions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_python_file_serves_new_code_on_the_next_request() {
-    let project = copy_fixture("python-handler");
-    let eddy = Eddy::dev(project.path(), &[]);
-    assert_eq!(eddy.get("/api/items/1").await.text(), "item 1");
-    std::fs::write(
-        project.path().join("api/items/[id].py"),
-        "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'version 2']\n",
-    )
-    .unwrap();
-    let reply = eddy
-        .poll("/api/items/1", 50, Duration::from_millis(100), |r| {
-            r.text() == "version 2"
-        })
-        .await;
-    assert_eq!(reply.text(), "version 2", "logs:\n{}", eddy.logs());
+    assert_a_saved_file_serves_new_code(SavedFile {
+        fixture: "python-handler",
+        path: "/api/items/1",
+        before: "item 1",
+        file: "api/items/[id].py",
+        contents: "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'version 2']\n",
+        after: "version 2",
+    })
+    .await;
 }

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use super::support::{
-    Eddy, assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
+    Eddy, SavedFile, assert_a_saved_file_serves_new_code,
+    assert_concurrent_requests_share_few_instances, assert_one_failure_among_many,
     assert_streams_chunks, copy_fixture,
 };
 
@@ -47,20 +48,15 @@ async fn streamed_rack_chunks_reach_the_client_as_they_are_yielded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_ruby_file_serves_new_code_on_the_next_request() {
-    let project = copy_fixture("ruby-handler");
-    let eddy = Eddy::dev(project.path(), &[]);
-    assert_eq!(eddy.get("/api/items/1").await.text(), "item 1");
-    std::fs::write(
-        project.path().join("api/items/[id].rb"),
-        "Handler = proc { |req, res| res.body = \"changed #{req.query['id']}\" }\n",
-    )
-    .unwrap();
-    let reply = eddy
-        .poll("/api/items/1", 50, Duration::from_millis(100), |r| {
-            r.text() == "changed 1"
-        })
-        .await;
-    assert_eq!(reply.text(), "changed 1", "logs:\n{}", eddy.logs());
+    assert_a_saved_file_serves_new_code(SavedFile {
+        fixture: "ruby-handler",
+        path: "/api/items/1",
+        before: "item 1",
+        file: "api/items/[id].rb",
+        contents: "Handler = proc { |req, res| res.body = \"changed #{req.query['id']}\" }\n",
+        after: "changed 1",
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

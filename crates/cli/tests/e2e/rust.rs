@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::support::{
     Eddy, assert_binary_body_comes_back_reversed, assert_concurrent_requests_share_few_instances,
-    assert_one_failure_among_many, assert_streams_chunks, repo_root,
+    assert_one_failure_among_many, assert_streams_chunks, fixture, repo_root,
 };
 
 fn eddy() -> Eddy {
@@ -107,7 +107,7 @@ fn copy_with_build(name: &str) -> tempfile::TempDir {
         .unwrap();
     let copied = std::process::Command::new("cp")
         .arg("-a")
-        .arg(repo_root().join("fixtures").join(name).join("."))
+        .arg(fixture(name).join("."))
         .arg(dst.path())
         .status()
         .unwrap();

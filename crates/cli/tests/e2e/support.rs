@@ -394,10 +394,36 @@ pub async fn assert_binary_body_comes_back_reversed(eddy: &Eddy, path: &str) {
     assert!(reply.body.as_ref() == reversed.as_slice(), "body differs");
 }
 
+/// A source edit in a watched copy of a fixture: `path` first answers `before`; once `file` is
+/// overwritten with `contents`, it must answer `after`.
+pub struct SavedFile<'a> {
+    pub fixture: &'a str,
+    pub path: &'a str,
+    pub before: &'a str,
+    pub file: &'a str,
+    pub contents: &'a str,
+    pub after: &'a str,
+}
+
+/// Serves a copy of the fixture with watching on, checks the body before the save, saves the
+/// file, and asserts the new body is served within 50 polls 100 ms apart.
+pub async fn assert_a_saved_file_serves_new_code(edit: SavedFile<'_>) {
+    let project = copy_fixture(edit.fixture);
+    let eddy = Eddy::dev(project.path(), &[]);
+    assert_eq!(eddy.get(edit.path).await.text(), edit.before);
+    std::fs::write(project.path().join(edit.file), edit.contents).unwrap();
+    let reply = eddy
+        .poll(edit.path, 50, Duration::from_millis(100), |r| {
+            r.text() == edit.after
+        })
+        .await;
+    assert_eq!(reply.text(), edit.after, "logs:\n{}", eddy.logs());
+}
+
 /// Copies a fixture to a fresh temp dir (for tests that edit files). Symlinks node_modules of
 /// the repo so `@vercel/*` packages resolve.
 pub fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let src = repo_root().join("fixtures").join(name);
+    let src = fixture(name);
     // Inside the repo so node resolution finds the root node_modules (@vercel/functions).
     let parent = repo_root().join("target");
     std::fs::create_dir_all(&parent).unwrap();
