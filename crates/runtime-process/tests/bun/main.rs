@@ -14,13 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eddy_runtime::{Health, Instance, InvokeError, SpawnError, full_body};
+use eddy_runtime::{Health, Instance, SpawnError, full_body};
 use eddy_runtime_process::{BunConfig, ProcessRuntime};
 use tempfile::TempDir;
 
 use harness::{
-    arrivals, call, call_as, get, log_containing, must_spawn, project_with, request, spawn_with,
-    spec, tool_runs, wait_health,
+    arrivals, call, call_as, fails_then_drains, get, log_containing, must_spawn, project_with,
+    request, spawn_with, spec, tool_runs,
 };
 
 /// Whether a `bun` is where the runtime looks; tests return early (with a note) when not.
@@ -192,13 +192,12 @@ async fn a_throw_fails_only_its_request_and_drains_the_instance() {
         tokio::spawn(async move { call(&instance, get("/api/slow?ms=800")).await })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
-    match call_as(&instance, get("/api/slow?throw=1"), "req-throw").await {
-        Err(InvokeError::Failed { reason }) => assert!(reason.contains("boom on bun"), "{reason}"),
-        other => panic!("expected Failed, got {other:?}"),
-    }
-    wait_health(&instance, Duration::from_secs(5), |h| {
-        matches!(h, Health::Draining { .. })
-    })
+    fails_then_drains(
+        &instance,
+        get("/api/slow?throw=1"),
+        "req-throw",
+        "boom on bun",
+    )
     .await;
     assert_eq!(
         slow.await.unwrap().status,

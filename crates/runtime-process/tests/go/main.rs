@@ -12,14 +12,14 @@ mod harness;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eddy_runtime::{Health, Instance, InvokeError};
+use eddy_runtime::{Health, Instance};
 use eddy_runtime_process::{GoConfig, ProcessRuntime};
 use http_body_util::BodyExt as _;
 use tempfile::TempDir;
 
 use harness::{
-    call, call_as, get, invocation, log_containing, must_spawn, project_with, request, spec,
-    tool_runs, wait_health,
+    call, call_as, fails_then_drains, get, invocation, log_containing, must_spawn, project_with,
+    request, spec, tool_runs, wait_health,
 };
 
 fn go_available() -> bool {
@@ -179,15 +179,12 @@ async fn a_panic_fails_its_invocation_and_drains_while_others_finish() {
         tokio::spawn(async move { call(&instance, get("/api/slow?ms=800")).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    match call_as(&instance, get("/api/slow?ms=1&mode=panic"), "req-panic").await {
-        Err(InvokeError::Failed { reason }) => {
-            assert!(reason.contains("boom after 1 ms"), "{reason}")
-        }
-        other => panic!("expected Failed, got {other:?}"),
-    }
-    let health = wait_health(&instance, Duration::from_secs(5), |h| {
-        matches!(h, Health::Draining { .. })
-    })
+    let health = fails_then_drains(
+        &instance,
+        get("/api/slow?ms=1&mode=panic"),
+        "req-panic",
+        "boom after 1 ms",
+    )
     .await;
     assert!(
         format!("{health:?}").contains("boom after 1 ms"),

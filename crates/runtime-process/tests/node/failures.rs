@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::harness::{Project, call, call_as, get, node_available, spawn, spawn_spec, wait_health};
+use crate::harness::{
+    Project, call, call_as, fails_then_drains, get, node_available, spawn, spawn_spec, wait_health,
+};
 use eddy_runtime::{Health, InvokeError, Runtime, SpawnError};
 use eddy_runtime_process::{NodeConfig, ProcessRuntime};
 
@@ -37,15 +39,12 @@ async fn an_uncaught_exception_fails_its_request_and_drains_while_others_finish(
         tokio::spawn(async move { call(&instance, get("/api/mixed?ms=1000")).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    match call_as(&instance, get("/api/mixed?mode=throw"), "req-throw").await {
-        Err(InvokeError::Failed { reason }) => {
-            assert!(reason.contains("boom from throw"), "{reason}")
-        }
-        other => panic!("expected Failed, got {other:?}"),
-    }
-    let health = wait_health(&instance, Duration::from_secs(5), |h| {
-        matches!(h, Health::Draining { .. })
-    })
+    let health = fails_then_drains(
+        &instance,
+        get("/api/mixed?mode=throw"),
+        "req-throw",
+        "boom from throw",
+    )
     .await;
     assert!(
         format!("{health:?}").contains("boom from throw"),
@@ -72,15 +71,12 @@ async fn an_exception_thrown_later_by_a_requests_callback_is_attributed_to_it() 
     let project = Project::new();
     project.file("api/mixed.js", MIXED);
     let instance = spawn(&project, "failures-timer", "api/mixed.js").await;
-    match call_as(&instance, get("/api/mixed?mode=timer"), "req-timer").await {
-        Err(InvokeError::Failed { reason }) => {
-            assert!(reason.contains("boom from a timer"), "{reason}")
-        }
-        other => panic!("expected Failed, got {other:?}"),
-    }
-    wait_health(&instance, Duration::from_secs(5), |h| {
-        matches!(h, Health::Draining { .. })
-    })
+    fails_then_drains(
+        &instance,
+        get("/api/mixed?mode=timer"),
+        "req-timer",
+        "boom from a timer",
+    )
     .await;
     assert!(matches!(
         *instance.health().borrow(),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::{
-    Project, call, call_as, get, invocation, log_containing, ruby_available, spawn, spawn_spec,
-    wait_health,
+    Project, call, fails_then_drains, get, invocation, log_containing, ruby_available, spawn,
+    spawn_spec, wait_health,
 };
 use eddy_runtime::{Health, Instance, InvokeError, Runtime, SpawnError};
 use eddy_runtime_process::{ProcessRuntime, RubyConfig};
@@ -40,15 +40,12 @@ async fn a_raising_handler_fails_its_request_and_drains_while_others_finish() {
         tokio::spawn(async move { call(&instance, get("/api/mixed?ms=1000")).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    match call_as(&instance, get("/api/mixed?mode=raise"), "req-raise").await {
-        Err(InvokeError::Failed { reason }) => {
-            assert!(reason.contains("boom from raise"), "{reason}")
-        }
-        other => panic!("expected Failed, got {other:?}"),
-    }
-    let health = wait_health(&instance, Duration::from_secs(5), |h| {
-        matches!(h, Health::Draining { .. })
-    })
+    let health = fails_then_drains(
+        &instance,
+        get("/api/mixed?mode=raise"),
+        "req-raise",
+        "boom from raise",
+    )
     .await;
     assert!(
         format!("{health:?}").contains("boom from raise"),

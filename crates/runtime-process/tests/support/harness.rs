@@ -242,6 +242,26 @@ pub async fn wait_health(
     }
 }
 
+/// Sends `request` as `request_id`, which must fail with a reason containing `boom`; then
+/// waits up to 5 s for the instance to drain and returns that health.
+pub async fn fails_then_drains(
+    instance: &Arc<dyn Instance>,
+    request: http::Request<Body>,
+    request_id: &str,
+    boom: &str,
+) -> Health {
+    match call_as(instance, request, request_id).await {
+        Err(InvokeError::Failed { reason }) => {
+            assert!(reason.contains(boom), "{reason}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    wait_health(instance, Duration::from_secs(5), |h| {
+        matches!(h, Health::Draining { .. })
+    })
+    .await
+}
+
 /// Polls `check` every 20 ms for up to `within`.
 pub async fn eventually(within: Duration, check: impl Fn() -> bool) -> bool {
     let start = Instant::now();
