@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Project, call, call_as, fails_then_drains, get, node_available, spawn, spawn_spec, wait_health,
+    Project, call, call_as, fails_then_drains, get, init_message, node_available, spawn,
+    spawn_spec, wait_health,
 };
 use eddy_runtime::{Health, InvokeError, Runtime, SpawnError};
 use eddy_runtime_process::{NodeConfig, ProcessRuntime};
@@ -164,14 +165,6 @@ async fn a_killed_process_fails_in_flight_requests_as_crashed() {
         call_as(&instance, get("/api/mixed"), "req-dead").await,
         Err(InvokeError::Unavailable { .. })
     ));
-}
-
-fn init_message(result: Result<std::sync::Arc<dyn eddy_runtime::Instance>, SpawnError>) -> String {
-    match result {
-        Err(SpawnError::Init { message, .. }) => message,
-        Err(other) => panic!("expected SpawnError::Init, got {other}"),
-        Ok(_) => panic!("expected SpawnError::Init, got a running instance"),
-    }
 }
 
 #[tokio::test]

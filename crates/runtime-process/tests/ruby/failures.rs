@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::{
-    Project, call, fails_then_drains, get, invocation, log_containing, ruby_available, spawn,
-    spawn_spec, wait_health,
+    Project, call, fails_then_drains, get, init_message, invocation, log_containing,
+    ruby_available, spawn, spawn_spec, wait_health,
 };
-use eddy_runtime::{Health, Instance, InvokeError, Runtime, SpawnError};
+use eddy_runtime::{Health, InvokeError, Runtime, SpawnError};
 use eddy_runtime_process::{ProcessRuntime, RubyConfig};
 use http_body_util::BodyExt as _;
 
@@ -93,14 +93,6 @@ async fn an_error_in_a_streamed_body_breaks_the_response_and_drains() {
     })
     .await;
     log_containing("ruby-failures-stream", "boom mid-stream").await;
-}
-
-fn init_message(result: Result<Arc<dyn Instance>, SpawnError>) -> String {
-    match result {
-        Err(SpawnError::Init { message, .. }) => message,
-        Err(other) => panic!("expected SpawnError::Init, got {other}"),
-        Ok(_) => panic!("expected SpawnError::Init, got a running instance"),
-    }
 }
 
 #[tokio::test]

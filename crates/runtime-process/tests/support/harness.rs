@@ -104,6 +104,15 @@ pub async fn spawn_with(
     runtime.spawn(Arc::new(spec), id).await
 }
 
+/// The message of a spawn that must fail with [`SpawnError::Init`]; panics on any other result.
+pub fn init_message(result: Result<Arc<dyn Instance>, SpawnError>) -> String {
+    match result {
+        Err(SpawnError::Init { message, .. }) => message,
+        Err(other) => panic!("expected SpawnError::Init, got {other}"),
+        Ok(_) => panic!("expected SpawnError::Init, got a running instance"),
+    }
+}
+
 /// Spawns `spec` with `runtime`; panics if the instance does not start.
 pub async fn must_spawn(runtime: &ProcessRuntime, spec: InstanceSpec) -> Arc<dyn Instance> {
     match spawn_with(runtime, spec).await {
