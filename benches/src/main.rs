@@ -106,7 +106,15 @@ fn eddy_dev(eddy: &Path, project: &Path) -> anyhow::Result<(Guard, String)> {
 
 fn bare_node(project: &Path) -> anyhow::Result<(Guard, String)> {
     let mut command = Command::new("node");
-    command.arg("peer.js").current_dir(project);
+    // The same clean environment eddy gives its instances: inherited variables such as
+    // NODE_EXTRA_CA_CERTS cost node tens of milliseconds at start-up.
+    command.arg("peer.js").current_dir(project).env_clear();
+    for key in ["PATH", "HOME", "LANG"] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command.env("TZ", "UTC");
     let (guard, port) = start(command, "listening ")?;
     Ok((guard, format!("http://127.0.0.1:{port}")))
 }
