@@ -359,6 +359,7 @@ fn compile_all(
                 (detected, handle)
             })
             .collect();
+        report_progress(&running);
         running
             .into_iter()
             .map(|(detected, handle)| {
@@ -372,6 +373,38 @@ fn compile_all(
             })
             .collect()
     })
+}
+
+/// While build steps run, says which are still building: first after 2 s, then every 10 s, so
+/// a long first build (a cold `cargo build`, a `pip install`) is never silent. Quick steps (the
+/// usual unchanged-input case on every save) print nothing. Returns when all steps are done.
+fn report_progress<T>(running: &[(&Detected, std::thread::ScopedJoinHandle<'_, T>)]) {
+    let started = std::time::Instant::now();
+    let mut next_report = std::time::Duration::from_secs(2);
+    loop {
+        let pending: Vec<&str> = running
+            .iter()
+            .filter(|(_, handle)| !handle.is_finished())
+            .map(|(detected, _)| detected.source_rel.as_str())
+            .collect();
+        if pending.is_empty() {
+            if started.elapsed() >= std::time::Duration::from_secs(2) {
+                tracing::info!(target: "eddy::build", "built in {:.1} s", started.elapsed().as_secs_f64());
+            }
+            return;
+        }
+        if started.elapsed() >= next_report {
+            tracing::info!(
+                target: "eddy::build",
+                "building {} ({:.0} s so far)",
+                pending.join(", "),
+                started.elapsed().as_secs_f64()
+            );
+            next_report += std::time::Duration::from_secs(10);
+        }
+        // Short, so a plan whose steps are all cache hits is not held up.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 fn cache_dir(project: &Path, options: &PlanOptions) -> PathBuf {
