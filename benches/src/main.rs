@@ -1,29 +1,30 @@
 //! eddy's benchmarks. Each prints figures next to a peer measured side by side in the same run
 //! (absolute times drift on shared machines; ratios hold better).
 //!
-//! node: cold start (spawn → first byte) of a Node function through eddy vs a bare `node` http
-//! server serving the same handler; warm requests/s through eddy vs hitting that bare server.
+//! Per process runtime (node, python, go, ruby, rust, bun): cold start (spawn → first byte) of
+//! a hello function through eddy vs the same handler on the language's own server (the peer),
+//! and warm requests/s through eddy vs hitting that peer. For node also the dev loop: file
+//! saved → new code answering. One table of every runtime at the end.
 //!
 //! Run: `./x bench` (builds release first), or `cargo run --release -p eddy-bench -- --help`.
 
-use std::io::{BufRead, BufReader};
+mod measure;
+mod runtime;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use clap::Parser;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+
+use measure::{client, cold_eddy, cold_peer, dev_reload, eddy_dev, get, load, stats};
+use runtime::Runtime;
 
 #[derive(Debug, Parser)]
 #[command(about = "eddy benchmarks: figures and ratios against a peer run side by side")]
 struct Args {
+    /// The runtime to measure, or all of them.
+    #[arg(long, default_value = "all")]
+    runtime: Selection,
     /// Cold starts to measure on each side.
     #[arg(long, default_value_t = 20)]
     cold_runs: usize,
@@ -41,151 +42,45 @@ struct Args {
     load_only: Option<String>,
 }
 
-type HttpClient = Client<HttpConnector, Empty<Bytes>>;
-
-fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(1024)
-        .build(connector)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Selection {
+    All,
+    Node,
+    Python,
+    Go,
+    Ruby,
+    Rust,
+    Bun,
 }
+
+impl Selection {
+    fn runtimes(self) -> Vec<Runtime> {
+        let one = match self {
+            Selection::All => return Runtime::ALL.to_vec(),
+            Selection::Node => Runtime::Node,
+            Selection::Python => Runtime::Python,
+            Selection::Go => Runtime::Go,
+            Selection::Ruby => Runtime::Ruby,
+            Selection::Rust => Runtime::Rust,
+            Selection::Bun => Runtime::Bun,
+        };
+        vec![one]
+    }
+}
+
+/// One row of the final table.
+struct Row {
+    runtime: Runtime,
+    peer_cold: f64,
+    eddy_cold: f64,
+    peer_rate: f64,
+    eddy_rate: f64,
+}
+
+const PATH: &str = "/api/hello";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A child process killed on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a process and waits for a stdout line with `marker`, returning what follows it.
-fn start(mut command: Command, marker: &str) -> anyhow::Result<(Guard, String)> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let guard = Guard(child);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(rest) = line.split_once(marker).map(|(_, r)| r.trim().to_string()) {
-            std::thread::spawn(move || for _ in lines {});
-            return Ok((guard, rest));
-        }
-    }
-    bail!("process exited before printing {marker:?}")
-}
-
-async fn get(client: &HttpClient, url: &str) -> anyhow::Result<()> {
-    let response = client.get(url.parse()?).await?;
-    if !response.status().is_success() {
-        bail!("{url}: status {}", response.status());
-    }
-    response.into_body().collect().await?;
-    Ok(())
-}
-
-fn eddy_dev(eddy: &Path, project: &Path) -> anyhow::Result<(Guard, String)> {
-    let mut command = Command::new(eddy);
-    command
-        .args(["dev"])
-        .arg(project)
-        .args(["--listen", "127.0.0.1:0", "--no-watch"])
-        .env("EDDY_LOG", "warn");
-    start(command, "Ready! Available at ")
-}
-
-fn bare_node(project: &Path) -> anyhow::Result<(Guard, String)> {
-    let mut command = Command::new("node");
-    // The same clean environment eddy gives its instances: inherited variables such as
-    // NODE_EXTRA_CA_CERTS cost node tens of milliseconds at start-up.
-    command.arg("peer.js").current_dir(project).env_clear();
-    for key in ["PATH", "HOME", "LANG"] {
-        if let Some(value) = std::env::var_os(key) {
-            command.env(key, value);
-        }
-    }
-    command.env("TZ", "UTC");
-    let (guard, port) = start(command, "listening ")?;
-    Ok((guard, format!("http://127.0.0.1:{port}")))
-}
-
-struct Stats {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-fn stats(mut samples: Vec<f64>) -> Stats {
-    samples.sort_by(f64::total_cmp);
-    Stats {
-        median: samples[samples.len() / 2],
-        min: samples[0],
-        max: samples[samples.len() - 1],
-    }
-}
-
-/// eddy: the server is up (not timed); timed = first request, which spawns the instance.
-async fn cold_eddy(eddy: &Path, project: &Path, runs: usize) -> anyhow::Result<Vec<f64>> {
-    let mut samples = Vec::new();
-    for _ in 0..runs {
-        let (_guard, base) = eddy_dev(eddy, project)?;
-        let client = client();
-        let started = Instant::now();
-        get(&client, &format!("{base}/api/hello")).await?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    Ok(samples)
-}
-
-/// Bare node: timed = spawn until the first response.
-async fn cold_node(project: &Path, runs: usize) -> anyhow::Result<Vec<f64>> {
-    let mut samples = Vec::new();
-    for _ in 0..runs {
-        let started = Instant::now();
-        let (_guard, base) = bare_node(project)?;
-        get(&client(), &format!("{base}/")).await?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    Ok(samples)
-}
-
-/// Requests/s over `seconds` with `connections` concurrent loops, after a 2 s warm-up.
-async fn load(url: String, connections: usize, seconds: u64) -> anyhow::Result<f64> {
-    let client = client();
-    for phase in [Duration::from_secs(2), Duration::from_secs(seconds)] {
-        let count = Arc::new(AtomicU64::new(0));
-        let deadline = Instant::now() + phase;
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..connections)
-            .map(|_| {
-                let (client, url, count) = (client.clone(), url.clone(), count.clone());
-                tokio::spawn(async move {
-                    while Instant::now() < deadline {
-                        if get(&client, &url).await.is_ok() {
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await?;
-        }
-        if phase.as_secs() == seconds {
-            return Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64());
-        }
-    }
-    unreachable!("the loop returns in its second phase")
 }
 
 #[tokio::main]
@@ -196,108 +91,155 @@ async fn main() -> anyhow::Result<()> {
         println!("{url}: {rate:.0} req/s");
         return Ok(());
     }
+    if args.cold_runs == 0 {
+        bail!("--cold-runs must be at least 1");
+    }
+    let root = repo_root();
     let eddy = args
         .eddy
         .clone()
-        .unwrap_or_else(|| repo_root().join("target/release/eddy"));
+        .unwrap_or_else(|| root.join("target/release/eddy"));
     if !eddy.exists() {
         bail!(
             "{} not found: build it with `cargo build --release -p eddy` or pass --eddy",
             eddy.display()
         );
     }
-    let project = repo_root().join("benches/node-hello");
+    let work = root.join("target/eddy-bench");
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+
+    let mut rows = Vec::new();
+    for runtime in args.runtime.runtimes() {
+        let row = measure(runtime, &args, &eddy, &root, &work)
+            .await
+            .with_context(|| format!("{} benchmark", runtime.name()))?;
+        rows.push(row);
+    }
+
+    if args.runtime.runtimes().contains(&Runtime::Node) {
+        let runs = args.cold_runs.min(10);
+        println!("\n== dev loop: file saved → new code answering, {runs} runs");
+        let project = Runtime::Node.project(&root);
+        let reload = stats(dev_reload(&eddy, &project, &work, runs).await?);
+        println!(
+            "eddy dev            p50 {:7.1} ms  (min {:.1}, max {:.1}) (target: ≤ 300 ms)",
+            reload.median, reload.min, reload.max
+        );
+    }
 
     println!(
-        "== node cold start (spawn → first byte), {} runs each",
-        args.cold_runs
+        "\n== summary: cold start p50 over {} runs; warm load {} connections, {} s\n",
+        args.cold_runs, args.connections, args.seconds
     );
-    let node = stats(cold_node(&project, args.cold_runs).await?);
-    let through = stats(cold_eddy(&eddy, &project, args.cold_runs).await?);
-    println!(
-        "bare node           p50 {:7.1} ms  (min {:.1}, max {:.1})",
-        node.median, node.min, node.max
-    );
-    println!(
-        "eddy (node runtime) p50 {:7.1} ms  (min {:.1}, max {:.1})",
-        through.median, through.min, through.max
-    );
-    println!(
-        "eddy − node         {:+.1} ms at p50 (target: ≤ +10 ms)",
-        through.median - node.median
-    );
-
-    println!(
-        "\n== node warm requests/s, {} connections, {} s",
-        args.connections, args.seconds
-    );
-    let (_node_guard, node_base) = bare_node(&project)?;
-    let direct = load(format!("{node_base}/"), args.connections, args.seconds).await?;
-    drop(_node_guard);
-    let (_eddy_guard, eddy_base) = eddy_dev(&eddy, &project)?;
-    let proxied = load(
-        format!("{eddy_base}/api/hello"),
-        args.connections,
-        args.seconds,
-    )
-    .await?;
-    println!("bare node           {direct:9.0} req/s");
-    println!("eddy (node runtime) {proxied:9.0} req/s");
-    println!(
-        "eddy ÷ node         {:.2}× (target: ≥ 0.75×)",
-        proxied / direct
-    );
-    drop(_eddy_guard);
-
-    let runs = args.cold_runs.min(10);
-    println!("\n== dev loop: file saved → new code answering, {runs} runs");
-    let reload = stats(dev_reload(&eddy, &project, runs).await?);
-    println!(
-        "eddy dev            p50 {:7.1} ms  (min {:.1}, max {:.1}) (target: ≤ 300 ms)",
-        reload.median, reload.min, reload.max
-    );
+    print!("{}", table(&rows));
     Ok(())
 }
 
-/// Copies the project to a temp dir under `target/`, serves it with file watching on, and
-/// times each save of `api/hello.js` until a response carries the new text.
-async fn dev_reload(eddy: &Path, project: &Path, runs: usize) -> anyhow::Result<Vec<f64>> {
-    let dir = repo_root().join("target/eddy-bench-reload");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("api"))?;
-    std::fs::copy(project.join("api/hello.js"), dir.join("api/hello.js"))?;
-    let mut command = Command::new(eddy);
-    command
-        .args(["dev"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("EDDY_LOG", "warn");
-    let (_guard, base) = start(command, "Ready! Available at ")?;
-    let client = client();
-    let url = format!("{base}/api/hello");
-    get(&client, &url).await?;
-    let mut samples = Vec::new();
-    for run in 0..runs {
-        let marker = format!("version {run}");
-        // Let the watcher settle between saves.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let started = Instant::now();
-        std::fs::write(
-            dir.join("api/hello.js"),
-            format!("module.exports = (req, res) => res.end('{marker}');\n"),
-        )?;
-        loop {
-            let response = client.get(url.parse()?).await?;
-            let body = response.into_body().collect().await?.to_bytes();
-            if body.as_ref() == marker.as_bytes() {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                bail!("new code did not serve within 10 s");
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+/// Cold starts and warm load of one runtime, peer first, printed as they are taken.
+async fn measure(
+    runtime: Runtime,
+    args: &Args,
+    eddy: &Path,
+    root: &Path,
+    work: &Path,
+) -> anyhow::Result<Row> {
+    let name = runtime.name();
+    let project = runtime.project(root);
+    println!("\n== {name}: peer = {}", runtime.peer_name());
+    // Untimed: eddy builds what the project needs (Go, Rust) into its cache, and the hello
+    // function answers at all; then the peer is built.
+    {
+        let (_guard, base) = eddy_dev(eddy, &project)?;
+        let body = get(&client(), &format!("{base}{PATH}")).await?;
+        if body.as_ref() != b"hello" {
+            bail!(
+                "eddy answered {PATH} with {:?}, not \"hello\"",
+                String::from_utf8_lossy(&body)
+            );
         }
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    Ok(samples)
+    let peer = runtime.peer(root, work)?;
+
+    let peer_cold = stats(cold_peer(|| peer.start(), args.cold_runs).await?);
+    let eddy_cold = stats(cold_eddy(eddy, &project, PATH, args.cold_runs).await?);
+    println!(
+        "cold peer  p50 {:7.1} ms  (min {:.1}, max {:.1})",
+        peer_cold.median, peer_cold.min, peer_cold.max
+    );
+    println!(
+        "cold eddy  p50 {:7.1} ms  (min {:.1}, max {:.1})  {:+.1} ms",
+        eddy_cold.median,
+        eddy_cold.min,
+        eddy_cold.max,
+        eddy_cold.median - peer_cold.median
+    );
+
+    let peer_rate = {
+        let (_guard, base) = peer.start()?;
+        load(format!("{base}/"), args.connections, args.seconds).await?
+    };
+    let eddy_rate = {
+        let (_guard, base) = eddy_dev(eddy, &project)?;
+        load(format!("{base}{PATH}"), args.connections, args.seconds).await?
+    };
+    println!(
+        "warm peer  {peer_rate:9.0} req/s\nwarm eddy  {eddy_rate:9.0} req/s  {:.2}×",
+        eddy_rate / peer_rate
+    );
+    Ok(Row {
+        runtime,
+        peer_cold: peer_cold.median,
+        eddy_cold: eddy_cold.median,
+        peer_rate,
+        eddy_rate,
+    })
+}
+
+/// The summary as a Markdown table, one row per runtime.
+fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| runtime | peer cold p50 | eddy cold p50 | Δ | peer req/s | eddy req/s | ratio |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {:.1} ms | {:.1} ms | {:+.1} ms | {:.0} | {:.0} | {:.2}× |\n",
+            row.runtime.name(),
+            row.peer_cold,
+            row.eddy_cold,
+            row.eddy_cold - row.peer_cold,
+            row.peer_rate,
+            row.eddy_rate,
+            row.eddy_rate / row.peer_rate,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_has_one_row_per_runtime_with_delta_and_ratio() {
+        let rows = [Row {
+            runtime: Runtime::Go,
+            peer_cold: 4.0,
+            eddy_cold: 30.5,
+            peer_rate: 20000.0,
+            eddy_rate: 10000.0,
+        }];
+        let text = table(&rows);
+        assert_eq!(text.lines().count(), 3);
+        assert_eq!(
+            text.lines().nth(2),
+            Some("| go | 4.0 ms | 30.5 ms | +26.5 ms | 20000 | 10000 | 0.50× |")
+        );
+    }
+
+    #[test]
+    fn all_selects_every_runtime_and_a_name_selects_one() {
+        assert_eq!(Selection::All.runtimes(), Runtime::ALL.to_vec());
+        assert_eq!(Selection::Ruby.runtimes(), vec![Runtime::Ruby]);
+    }
 }
