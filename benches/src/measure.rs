@@ -14,6 +14,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
@@ -25,11 +27,22 @@ pub fn client() -> HttpClient {
         .build(connector)
 }
 
-/// A child process killed on drop.
+/// A child process stopped on drop: SIGTERM, so `eddy dev` stops its instances (a killed eddy
+/// leaves the Rust ones running), then SIGKILL if it is still there after 5 s.
 pub struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
