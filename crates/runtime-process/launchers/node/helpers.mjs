@@ -21,15 +21,18 @@ export function sendApiError(res, error) {
   res.end(error.message);
 }
 
+/** Where `addHelpers` keeps the buffered body and its content type for `req.body`. */
+const BODY = Symbol('eddy.body');
+
 /**
  * Adds the helpers to `req` and `res`. Must be called synchronously in the 'request' event
  * (before any await): the body is buffered from the first byte. Resolves once it is.
  */
 export async function addHelpers(req, res) {
   const contentType = req.headers['content-type'];
-  const body = contentType === undefined ? Promise.resolve(Buffer.alloc(0)) : bufferBody(req);
-  setLazyProp(req, 'cookies', () => parseCookies(req.headers.cookie));
-  setLazyProp(req, 'query', () => parseQuery(req.url));
+  const body = contentType === undefined ? Promise.resolve(EMPTY) : bufferBody(req);
+  Object.defineProperty(req, 'cookies', COOKIES);
+  Object.defineProperty(req, 'query', QUERY);
   res.status = (statusCode) => {
     res.statusCode = statusCode;
     return res;
@@ -38,25 +41,37 @@ export async function addHelpers(req, res) {
   res.send = (value) => send(req, res, value);
   res.json = (value) => json(req, res, value);
   const bytes = await body;
-  setLazyProp(req, 'body', () => parseBody(bytes, contentType));
+  req[BODY] = { bytes, contentType };
+  Object.defineProperty(req, 'body', REQUEST_BODY);
 }
 
-/** A property computed on first read, then stored; assignable like a plain property. */
-function setLazyProp(object, name, compute) {
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A property computed on first read, then stored; assignable like a plain property. The
+ * accessors are shared by every request and read their request from `this`: a fresh pair per
+ * request would give every request object a hidden class of its own, which slows down all
+ * code that touches it (V8 keys the shape of an object on its accessor functions).
+ */
+function lazyProp(name, compute) {
   const plain = { configurable: true, enumerable: true, writable: true };
-  Object.defineProperty(object, name, {
+  return {
     configurable: true,
     enumerable: true,
     get() {
-      const value = compute();
-      Object.defineProperty(object, name, { ...plain, value });
+      const value = compute(this);
+      Object.defineProperty(this, name, { ...plain, value });
       return value;
     },
     set(value) {
-      Object.defineProperty(object, name, { ...plain, value });
+      Object.defineProperty(this, name, { ...plain, value });
     },
-  });
+  };
 }
+
+const COOKIES = lazyProp('cookies', (req) => parseCookies(req.headers.cookie));
+const QUERY = lazyProp('query', (req) => parseQuery(req.url));
+const REQUEST_BODY = lazyProp('body', (req) => parseBody(req[BODY].bytes, req[BODY].contentType));
 
 /**
  * Collects the whole request body while leaving it readable for user code: every chunk the

@@ -121,17 +121,45 @@ function setRequestHeader(req, name, value) {
   req.rawHeaders = raw;
 }
 
+/**
+ * The lowercase names in `req.rawHeaders` that `takeInternalHeaders` edits: the platform's
+ * headers, and whether x-forwarded-host is there. One pass over the raw list, without making
+ * Node build the header objects.
+ */
+function scanHeaders(req) {
+  const raw = req.rawHeaders;
+  let internal = null;
+  let forwarded = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    // Every name of interest starts with `x`: skip the rest without lowercasing them.
+    if ((name.charCodeAt(0) | 0x20) !== 0x78) continue;
+    const lower = name.toLowerCase();
+    if (lower.startsWith(INTERNAL_PREFIX)) (internal ??= new Set()).add(lower);
+    else if (lower === 'x-forwarded-host') forwarded = true;
+  }
+  return { internal, forwarded };
+}
+
 /** Reads and removes the platform's headers; re-sets `host` from x-forwarded-host. */
 function takeInternalHeaders(req) {
+  const internal = {};
+  const found = scanHeaders(req);
+  if (found.internal === null && !found.forwarded) return internal;
   // Node derives both objects lazily from rawHeaders: materialise them before editing.
   const { headers } = req;
-  void req.headersDistinct;
-  const internal = {};
-  for (const name of Object.keys(headers)) {
-    if (name.startsWith(INTERNAL_PREFIX)) {
+  const distinct = req.headersDistinct;
+  if (found.internal !== null) {
+    for (const name of found.internal) {
       internal[name.slice(INTERNAL_PREFIX.length)] = header(req, name);
-      setRequestHeader(req, name, undefined);
+      delete headers[name];
+      delete distinct[name];
     }
+    const raw = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (!found.internal.has(req.rawHeaders[i].toLowerCase())) raw.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+    }
+    req.rawHeaders = raw;
   }
   if (internal['oidc-token'] && headers['x-vercel-oidc-token'] === undefined) {
     setRequestHeader(req, 'x-vercel-oidc-token', internal['oidc-token']);
