@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-/// Largest request body a function accepts: 4.5 MB. Above it the gateway answers 413
-/// `FUNCTION_PAYLOAD_TOO_LARGE` (vercel-compat §10).
-pub const MAX_REQUEST_BODY_BYTES: u64 = 4_718_592;
+/// Largest request body a function accepts: 4.5 MB (decimal, as Vercel writes it). Above it
+/// the gateway answers 413 `FUNCTION_PAYLOAD_TOO_LARGE` (vercel-compat §10).
+pub const MAX_REQUEST_BODY_BYTES: usize = 4_500_000;
 
 /// Largest buffered (non-streaming) response body: 4.5 MB. Above it the gateway answers 500
 /// `FUNCTION_RESPONSE_PAYLOAD_TOO_LARGE` (vercel-compat §1.4 and §10). Streamed responses
 /// are not capped.
-pub const MAX_RESPONSE_BODY_BYTES: u64 = 4_718_592;
+pub const MAX_RESPONSE_BODY_BYTES: usize = 4_500_000;
 
 /// Longest request URL (path and query): 14 KB, else 414 `URL_TOO_LONG` (vercel-compat §10).
 pub const MAX_URL_BYTES: usize = 14 * 1024;

@@ -17,13 +17,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        use eddy_config::limits;
         Self {
-            max_url_bytes: 14 * 1024,
-            max_header_bytes: 16 * 1024,
-            max_headers_total_bytes: 32 * 1024,
-            max_header_count: 64,
-            // 4.5 MB, as Vercel's request body limit.
-            max_body_bytes: 4_500_000,
+            max_url_bytes: limits::MAX_URL_BYTES,
+            max_header_bytes: limits::MAX_HEADER_BYTES,
+            max_headers_total_bytes: limits::MAX_HEADERS_TOTAL_BYTES,
+            max_header_count: limits::MAX_HEADER_COUNT,
+            max_body_bytes: limits::MAX_REQUEST_BODY_BYTES,
         }
     }
 }
