@@ -13,6 +13,7 @@
 //! gateway's `rescue`).
 
 mod assets;
+mod cgroup;
 mod instance;
 mod ipc;
 mod launcher;

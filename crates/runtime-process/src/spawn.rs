@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::cgroup::{self, Cgroups, InstanceCgroup};
 use crate::instance::ProcessInstance;
 use crate::ipc::{self, FrameReader, MAX_FRAME, Message};
 use crate::supervise::{self, FUNCTION_TARGET, Shared, Stream};
@@ -84,6 +85,9 @@ pub(crate) async fn spawn(
         // Its own process group: a Ctrl-C in eddy's terminal is eddy's to handle (it drains
         // instances), not a signal every instance receives at once.
         .process_group(0);
+    // Declared before the child: on an early return the child is reaped first, then its cgroup
+    // removed.
+    let cgroup = limit_memory(&mut command, &spec, id);
     let mut child = command
         .spawn()
         .map_err(|source| io_error(explain_spawn_error(&spec.root, source)))?;
@@ -153,7 +157,12 @@ pub(crate) async fn spawn(
     let pid = child.id();
     let (signals, signals_rx) = mpsc::unbounded_channel();
     tokio::spawn(supervise::read_ipc(frames, shared.clone()));
-    tokio::spawn(supervise::watch_exit(child, signals_rx, shared.clone()));
+    tokio::spawn(supervise::watch_exit(
+        child,
+        cgroup,
+        signals_rx,
+        shared.clone(),
+    ));
     tracing::info!(
         name: "spawn",
         function = %spec.function,
@@ -167,6 +176,29 @@ pub(crate) async fn spawn(
     Ok(Arc::new(ProcessInstance::new(
         shared, port, pid, cold_start, signals,
     )))
+}
+
+/// Puts the process into a cgroup of its own limited to the function's memory, where the
+/// machine allows (see [`crate::cgroup`]). Without one the instance still starts.
+fn limit_memory(
+    command: &mut Command,
+    spec: &InstanceSpec,
+    id: InstanceId,
+) -> Option<InstanceCgroup> {
+    let cgroups = Cgroups::get()?;
+    let created = cgroups
+        .create(&format!("i{}", id.0), spec.memory_mb)
+        .and_then(|cgroup| Ok((cgroup.procs_file()?, cgroup)));
+    match created {
+        Ok((procs, cgroup)) => {
+            cgroup::join_before_exec(command, procs);
+            Some(cgroup)
+        }
+        Err(error) => {
+            tracing::warn!(name: "cgroups", function = %spec.function, instance = %id, "the memory limit of {} MB is not enforced for this instance: {error}", spec.memory_mb);
+            None
+        }
+    }
 }
 
 /// Accepts the instance's connection and reads until `server-started` or

@@ -15,6 +15,7 @@ use tokio::net::UnixStream;
 use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 
+use crate::cgroup::InstanceCgroup;
 use crate::ipc::{self, Context, FrameReader, LogLevel, Message};
 
 /// Where function output is logged; the cli and the control plane filter on it.
@@ -278,9 +279,30 @@ pub(crate) async fn log_output<R: AsyncRead + Unpin>(
             Stream::Stderr => {
                 tracing::warn!(target: FUNCTION_TARGET, %function, %instance, stream = "stderr", "{line}");
                 shared.push_stderr(line);
+                if is_rust_panic(line) {
+                    // A panic in a handler task kills that task's connection but not the
+                    // process: like an uncaught exception, the instance takes no new work.
+                    shared.drain(format!("a thread panicked: {}", line.trim()));
+                }
             }
         }
     }
+}
+
+/// Rust's default panic hook: `thread 'tokio-rt-worker' (4242) panicked at src/main.rs:9:5:`
+/// (older toolchains print no thread id; unnamed threads are `'<unnamed>'`).
+fn is_rust_panic(line: &str) -> bool {
+    let Some((_, rest)) = line
+        .strip_prefix("thread '")
+        .and_then(|rest| rest.split_once("' "))
+    else {
+        return false;
+    };
+    let rest = match rest.strip_prefix('(').and_then(|r| r.split_once(") ")) {
+        Some((id, rest)) if id.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => rest,
+    };
+    rest.starts_with("panicked at ")
 }
 
 /// Owns the child until it exits: delivers the signals sent on `signals` and reports the exit
@@ -288,6 +310,7 @@ pub(crate) async fn log_output<R: AsyncRead + Unpin>(
 /// process is killed.
 pub(crate) async fn watch_exit(
     mut child: Child,
+    cgroup: Option<InstanceCgroup>,
     mut signals: mpsc::UnboundedReceiver<Signal>,
     shared: Arc<Shared>,
 ) {
@@ -303,7 +326,18 @@ pub(crate) async fn watch_exit(
             },
         }
     };
-    let reason = exit_reason(&status);
+    let mut reason = exit_reason(&status);
+    if let Some(cgroup) = cgroup {
+        if cgroup.oom_killed() {
+            reason = format!(
+                "ran out of memory (limit {} MB, the function's `memory`) and was killed ({reason})",
+                cgroup.limit_mb()
+            );
+            tracing::error!(target: FUNCTION_TARGET, function = %shared.function, instance = %shared.id, "out of memory: the instance used its whole {} MB and was killed; raise `memory` in vercel.json or use less", cgroup.limit_mb());
+        }
+        // Removing it may wait for leftover processes to be reaped.
+        let _ = tokio::task::spawn_blocking(move || drop(cgroup)).await;
+    }
     tracing::info!(name: "exit", function = %shared.function, instance = %shared.id, "instance {reason}");
     shared.exited(reason);
 }
@@ -338,6 +372,18 @@ pub(crate) fn exit_reason(status: &io::Result<ExitStatus>) -> String {
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt as _;
+
+    #[test]
+    fn recognises_rust_panic_reports_only() {
+        assert!(is_rust_panic(
+            "thread 'tokio-runtime-worker' panicked at src/main.rs:9:5:"
+        ));
+        assert!(is_rust_panic(
+            "thread '<unnamed>' panicked at api/x.rs:1:1:"
+        ));
+        assert!(!is_rust_panic("the thread panicked at noon"));
+        assert!(!is_rust_panic("thread 'main' finished"));
+    }
 
     #[test]
     fn describes_exit_codes_and_signals() {

@@ -27,10 +27,11 @@ async fn a_panic_in_one_rust_request_fails_only_that_request() {
     let (warm, _) =
         assert_one_failure_among_many(&eddy, 20, "/api/slow?ms=200&panic=1", "/api/slow?ms=500")
             .await;
-    // Tokio contains the panic to its task: the process serves on.
+    // Tokio contains the panic to its task, but the process may hold poisoned state: like an
+    // uncaught exception elsewhere, it drains and a fresh instance serves what comes next.
     let after = eddy.get("/api/slow?ms=1").await;
     assert_eq!(after.status, 200);
-    assert_eq!(after.pid(), warm.pid());
+    assert_ne!(after.pid(), warm.pid());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         eddy.logs().contains("panicked in one request of many"),

@@ -88,8 +88,28 @@ impl Launch for NodeConfig {
     }
 
     fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)> {
-        launcher_env(spec, self.wait_until_timeout)
+        let mut env = launcher_env(spec, self.wait_until_timeout);
+        env.extend(heap_limit(spec));
+        env
     }
+}
+
+/// Caps V8's heap at three quarters of the function's `memory`, so a leak ends in Node's own
+/// "heap out of memory" error rather than only in the kernel's OOM killer (and so the limit
+/// holds somewhat where cgroups are unavailable). A `--max-old-space-size` the function's own
+/// `NODE_OPTIONS` sets wins.
+fn heap_limit(spec: &InstanceSpec) -> Option<(String, String)> {
+    let own = spec
+        .env
+        .get("NODE_OPTIONS")
+        .map(String::as_str)
+        .unwrap_or("");
+    if own.contains("--max-old-space-size") {
+        return None;
+    }
+    let heap_mb = (u64::from(spec.memory_mb) * 3 / 4).max(64);
+    let options = format!("{own} --max-old-space-size={heap_mb}");
+    Some(("NODE_OPTIONS".into(), options.trim_start().to_string()))
 }
 
 /// The variables `launcher.mjs` reads, for Node and Bun alike.
@@ -171,6 +191,34 @@ fn parse_node_version(version: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_heap_is_capped_below_the_memory_size_unless_the_function_sets_it() {
+        let mut spec = InstanceSpec {
+            function: "api/x".into(),
+            runtime: "nodejs20.x".into(),
+            root: PathBuf::from("."),
+            handler: "api/x.js".into(),
+            source: PathBuf::from("api/x.js"),
+            env: Default::default(),
+            memory_mb: 1024,
+            max_duration: Duration::from_secs(10),
+            options: serde_json::Value::Null,
+        };
+        assert_eq!(
+            heap_limit(&spec),
+            Some(("NODE_OPTIONS".into(), "--max-old-space-size=768".into()))
+        );
+        spec.env
+            .insert("NODE_OPTIONS".into(), "--enable-source-maps".into());
+        assert_eq!(
+            heap_limit(&spec).map(|(_, v)| v),
+            Some("--enable-source-maps --max-old-space-size=768".into())
+        );
+        spec.env
+            .insert("NODE_OPTIONS".into(), "--max-old-space-size=100".into());
+        assert_eq!(heap_limit(&spec), None);
+    }
 
     #[test]
     fn parses_node_version_strings() {

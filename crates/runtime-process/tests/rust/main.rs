@@ -121,7 +121,7 @@ async fn one_instance_serves_many_requests_at_once() {
 }
 
 #[tokio::test]
-async fn a_panic_fails_only_its_own_request_and_the_instance_serves_on() {
+async fn a_panic_fails_only_its_own_request_and_drains_the_instance() {
     let instance = spawn("rust-panic", "slow").await;
     let slow = {
         let instance = instance.clone();
@@ -137,9 +137,17 @@ async fn a_panic_fails_only_its_own_request_and_the_instance_serves_on() {
         200,
         "the other request finishes"
     );
-    assert_eq!(*instance.health().borrow(), Health::Ready);
-    assert_eq!(call(&instance, get("/api/slow?ms=1")).await.status, 200);
     log_containing("rust-panic", "panicked in one request of many").await;
+    // Like an uncaught exception elsewhere: the process may hold poisoned state, so it takes
+    // no new work (the scheduler replaces it) while what was in flight finished above.
+    let health = instance.health().borrow().clone();
+    match health {
+        Health::Draining { reason } => assert!(reason.contains("panicked at"), "{reason}"),
+        other => panic!(
+            "expected Draining, got {other:?}: {:#?}",
+            harness::logs_of("rust-panic")
+        ),
+    }
 }
 
 #[tokio::test]
