@@ -5,14 +5,17 @@
 //! a cache, resolves every function's settings and asks `eddy-router` for the routes. One
 //! broken function never hides the others: it is reported in [`Plan::errors`].
 //!
-//! It does not run functions, and it does not (yet) write a Build Output v3 tree.
+//! [`write_output`] writes a plan as a Build Output API v3 tree (`.vercel/output`) that serves
+//! on its own. It does not run functions.
 //! Neighbours: `eddy-config` parses and resolves configuration; `eddy-router` builds routes;
 //! the cli's `eddy dev` calls [`plan`] on start and on every file save.
 
 mod compile;
 mod detect;
+mod output;
 mod plan;
 mod transpile;
 
+pub use output::{FunctionSummary, OutputSummary, Progress, WriteOutputError, write_output};
 pub use plan::{BuildError, FunctionBuildError, FunctionError, Plan, PlanOptions, plan};
 pub use transpile::TranspileError;

@@ -1,0 +1,140 @@
+//! Placing files into the output: a hard link when source and output share a filesystem (no
+//! bytes copied, and the output stays valid when the project is moved or deleted), a copy
+//! otherwise. Also the walk that lists a folder's files.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use super::WriteOutputError;
+
+/// Files and bytes placed so far.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Tally {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Puts `from` at `to` (parents created): hard link first, copy when linking fails (another
+/// filesystem, or a file system without links). Symlinks are followed: the output holds content.
+pub(super) fn place(from: &Path, to: &Path, tally: &mut Tally) -> Result<(), WriteOutputError> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    }
+    let metadata = std::fs::metadata(from).map_err(read_error(from))?;
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(|source| WriteOutputError::Write {
+            file: to.to_path_buf(),
+            source,
+        })?;
+    }
+    tally.files += 1;
+    tally.bytes += metadata.len();
+    Ok(())
+}
+
+/// Writes `text` to `to` (parents created).
+pub(super) fn write(to: &Path, text: &str, tally: &mut Tally) -> Result<(), WriteOutputError> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    }
+    std::fs::write(to, text).map_err(write_error(to))?;
+    tally.files += 1;
+    tally.bytes += text.len() as u64;
+    Ok(())
+}
+
+/// Every file under `root` as `(relative /-separated path, absolute path)`, sorted, following
+/// symlinks. `skip(relative, is_dir)` prunes entries (a pruned folder is not entered). Broken
+/// symlinks and symlink loops are left out.
+pub(super) fn list(
+    root: &Path,
+    skip: &dyn Fn(&str, bool) -> bool,
+) -> Result<Vec<(String, PathBuf)>, WriteOutputError> {
+    let mut files = Vec::new();
+    let walk = WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            entry.depth() == 0 || !skip(&relative(root, entry.path()), entry.file_type().is_dir())
+        });
+    for entry in walk {
+        let entry = match entry {
+            Ok(entry) => entry,
+            // A loop, or a link to nothing: not content anyone can serve.
+            Err(error) if error.loop_ancestor().is_some() || is_dangling(&error) => continue,
+            Err(error) => {
+                let file = error.path().unwrap_or(root).to_path_buf();
+                return Err(WriteOutputError::Read {
+                    file,
+                    source: error.into(),
+                });
+            }
+        };
+        if entry.file_type().is_file() {
+            files.push((relative(root, entry.path()), entry.into_path()));
+        }
+    }
+    Ok(files)
+}
+
+fn is_dangling(error: &walkdir::Error) -> bool {
+    error
+        .io_error()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// `path` relative to `root`, `/`-separated.
+pub(super) fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub(super) fn read_error(file: &Path) -> impl FnOnce(std::io::Error) -> WriteOutputError {
+    let file = file.to_path_buf();
+    move |source| WriteOutputError::Read { file, source }
+}
+
+pub(super) fn write_error(file: &Path) -> impl FnOnce(std::io::Error) -> WriteOutputError {
+    let file = file.to_path_buf();
+    move |source| WriteOutputError::Write { file, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placed_files_survive_the_removal_of_their_source() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let from = tmp.path().join("a.txt");
+        std::fs::write(&from, "content").expect("write");
+        let to = tmp.path().join("out/deep/a.txt");
+        let mut tally = Tally::default();
+        place(&from, &to, &mut tally).expect("placed");
+        std::fs::remove_file(&from).expect("remove");
+        assert_eq!(std::fs::read_to_string(&to).expect("read"), "content");
+        assert_eq!((tally.files, tally.bytes), (1, 7));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn listing_prunes_skipped_folders_and_ignores_broken_links() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        for file in ["a.js", "skip/b.js", "keep/c.js"] {
+            let path = tmp.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "").expect("write");
+        }
+        std::os::unix::fs::symlink("nowhere", tmp.path().join("dangling")).expect("symlink");
+        std::os::unix::fs::symlink(".", tmp.path().join("keep/loop")).expect("symlink");
+        let files = list(tmp.path(), &|rel, _| rel == "skip").expect("listed");
+        let names: Vec<&str> = files.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(names, ["a.js", "keep/c.js"]);
+    }
+}
