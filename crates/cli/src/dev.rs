@@ -76,37 +76,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         );
     }
     let addr = parse_listen(&args.listen)?;
-    let listener = TcpListener::bind(addr).await.map_err(|error| match error.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            anyhow::anyhow!("{addr} is already in use (stop the other server or pass --listen with another port)")
-        }
-        _ => anyhow::anyhow!("cannot listen on {addr}: {error}"),
-    })?;
+    let listener = bind(addr).await?;
     let local = listener
         .local_addr()
         .context("reading the listening address")?;
     let planner = Planner {
         options: plan_options(&dir, local),
         dir,
-        runtimes: Runtimes::default()
-            .with(
-                "node",
-                Arc::new(ProcessRuntime::node(NodeConfig::default())),
-            )
-            .with("bun", Arc::new(ProcessRuntime::bun(BunConfig::default())))
-            .with(
-                "ruby",
-                Arc::new(ProcessRuntime::ruby(RubyConfig::default())),
-            )
-            .with("go", Arc::new(ProcessRuntime::go(GoConfig::default())))
-            .with(
-                "rust",
-                Arc::new(ProcessRuntime::rust(RustConfig::default())),
-            )
-            .with(
-                "python",
-                Arc::new(ProcessRuntime::python(PythonConfig::default())),
-            ),
+        runtimes: runtimes(),
         defaults: PoolDefaults {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             ..PoolDefaults::default()
@@ -144,6 +121,29 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every process runtime eddy has, with default settings (shared with `eddy serve --output`).
+pub(crate) fn runtimes() -> Runtimes {
+    Runtimes::default()
+        .with(
+            "node",
+            Arc::new(ProcessRuntime::node(NodeConfig::default())),
+        )
+        .with("bun", Arc::new(ProcessRuntime::bun(BunConfig::default())))
+        .with(
+            "ruby",
+            Arc::new(ProcessRuntime::ruby(RubyConfig::default())),
+        )
+        .with("go", Arc::new(ProcessRuntime::go(GoConfig::default())))
+        .with(
+            "rust",
+            Arc::new(ProcessRuntime::rust(RustConfig::default())),
+        )
+        .with(
+            "python",
+            Arc::new(ProcessRuntime::python(PythonConfig::default())),
+        )
+}
+
 fn reload(planner: &Planner, gateway: &Gateway) {
     let started = Instant::now();
     match planner.app() {
@@ -175,7 +175,7 @@ fn plan_options(dir: &Path, local: SocketAddr) -> PlanOptions {
     }
 }
 
-fn display_addr(addr: SocketAddr) -> String {
+pub(crate) fn display_addr(addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
     } else {
@@ -183,8 +183,18 @@ fn display_addr(addr: SocketAddr) -> String {
     }
 }
 
+/// Listens on `addr`, saying what to do when the port is taken.
+pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|error| match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            anyhow::anyhow!("{addr} is already in use (stop the other server or pass --listen with another port)")
+        }
+        _ => anyhow::anyhow!("cannot listen on {addr}: {error}"),
+    })
+}
+
 /// A bare port listens on all interfaces, as `vercel dev` does; `HOST:PORT` is taken as is.
-fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
+pub(crate) fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
     if let Ok(port) = listen.parse::<u16>() {
         return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
     }
@@ -193,7 +203,7 @@ fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
