@@ -1,0 +1,28 @@
+//! eddy-control: the control plane behind `eddy serve`.
+//!
+//! It owns the state of a long-running server: projects, immutable content-addressed
+//! deployments and their production aliases, env vars, cron jobs and their runs, Edge Config
+//! stores, usage metering and runtime logs, all behind the [`Store`] trait ([`SqliteStore`]
+//! embedded under the data dir); and the admin HTTP API that edits them. It does not serve
+//! user traffic: the gateway asks it which deployment a host means ([`ControlPlane::resolve_host`])
+//! and what env a deployment gets ([`ControlPlane::deployment_env`]); the scheduler runs it.
+//!
+//! Neighbours: `eddy-config` defines the Build Output tree a deployment holds; the cli wires a
+//! [`ControlPlane`] to the gateway (host routing, usage and log recording), runs the
+//! [`CronEngine`] and serves [`admin::router`] and [`edge_config::router`].
+
+pub mod cron;
+pub mod deploy;
+pub mod edge_config;
+pub mod logs;
+pub mod model;
+pub mod plane;
+pub mod store;
+pub mod usage;
+
+pub use cron::{Clock, CronEngine, CronRequest, Invoker, ManualClock, SystemClock};
+pub use deploy::DeployError;
+pub use edge_config::EdgeConfigReplica;
+pub use model::*;
+pub use plane::{AliasError, ControlPlane, EnvError, OpenError, Settings, Upload};
+pub use store::{EdgeConfigOp, SqliteStore, Store, StoreError, UsageScope};
