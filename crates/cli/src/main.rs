@@ -1,7 +1,9 @@
 //! The `eddy` binary: a thin layer of verbs over the library crates.
 
+mod build;
 mod dev;
 mod logging;
+mod serve;
 mod watch;
 
 use std::process::ExitCode;
@@ -20,6 +22,10 @@ struct Cli {
 enum Command {
     /// Serve a project locally like `vercel dev`: detect functions, watch files, reload on save.
     Dev(dev::DevArgs),
+    /// Write the project as a Build Output API v3 tree (`.vercel/output`) that serves on its own.
+    Build(build::BuildArgs),
+    /// Serve a Build Output API v3 tree (`--output DIR`) as one deployment, without rebuilding.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Dev(args) => dev::run(args).await,
+            Command::Build(args) => build::run(args),
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,97 @@
+//! `eddy serve --output DIR`: serve one Build Output API v3 tree (written by `eddy build` or
+//! `vercel build`) with the gateway and runtimes of `eddy dev`, without watching or rebuilding.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use eddy_config::read_output;
+use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults};
+use eddy_scheduler::InstanceIds;
+
+use crate::dev::{bind, display_addr, parse_listen, runtimes, shutdown_signal};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A Build Output API v3 folder (`.vercel/output`, as `eddy build` or `vercel build` write
+    /// it) to serve as one production deployment.
+    #[arg(long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Where to listen: a port (`3000`) or `HOST:PORT` (`127.0.0.1:0` picks a free port).
+    #[arg(long, short = 'l', default_value = "3000")]
+    listen: String,
+    /// Seconds an idle instance stays warm before it retires.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let Some(output) = args.output else {
+        bail!(
+            "eddy serve needs --output DIR: the folder of a Build Output tree (run `eddy build` first, it writes .vercel/output)"
+        );
+    };
+    let dir = std::fs::canonicalize(&output)
+        .with_context(|| format!("output directory {} does not exist", output.display()))?;
+    let started = Instant::now();
+    let mut read = read_output(&dir)?;
+    for note in &read.notes {
+        tracing::debug!(target: "eddy::serve", "{note}");
+    }
+    let mut broken = BTreeMap::new();
+    for error in &read.errors {
+        tracing::error!(target: "eddy::serve", "{error}");
+        broken.insert(error.function.clone(), error.to_string());
+    }
+    if !read.crons.is_empty() {
+        tracing::info!(target: "eddy::serve", crons = read.crons.len(), "cron jobs are kept but not run by `eddy serve --output`");
+    }
+    let listener = bind(parse_listen(&args.listen)?).await?;
+    let local = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let deployment = &mut read.deployment;
+    let system_env = [
+        ("VERCEL", "1".to_owned()),
+        ("VERCEL_ENV", "production".to_owned()),
+        ("VERCEL_REGION", "dev1".to_owned()),
+        ("NODE_ENV", "production".to_owned()),
+        ("VERCEL_URL", display_addr(local)),
+        ("VERCEL_DEPLOYMENT_ID", deployment.id.clone()),
+    ];
+    for spec in deployment.functions.values_mut() {
+        // The platform's variables win over the function's own, as on Vercel.
+        for (key, value) in &system_env {
+            spec.env.insert((*key).to_owned(), value.clone());
+        }
+    }
+    let defaults = PoolDefaults {
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        ..PoolDefaults::default()
+    };
+    let app = App::new(
+        deployment,
+        broken,
+        &runtimes(),
+        &defaults,
+        &Arc::new(InstanceIds::default()),
+    )?;
+    let functions = app.pools().count();
+    let gateway = Gateway::new(app, GatewayOptions::default());
+    tracing::info!(target: "eddy::serve", functions, "read {} in {:.0} ms", dir.display(), started.elapsed().as_secs_f64() * 1000.0);
+    println!("Ready! Available at http://{}", display_addr(local));
+    eddy_gateway::server::serve(
+        gateway.clone(),
+        listener,
+        shutdown_signal(),
+        Duration::from_secs(10),
+    )
+    .await;
+    tracing::info!(target: "eddy::serve", "shutting down: draining instances");
+    gateway.retire().await;
+    Ok(())
+}
