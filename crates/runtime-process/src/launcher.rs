@@ -51,6 +51,10 @@ pub(crate) trait Launch: std::fmt::Debug + Send + Sync + 'static {
 pub(crate) struct Prepared {
     pub program: PathBuf,
     pub args: Vec<OsString>,
+    /// Arguments for functions that need nothing beyond the language's standard library and
+    /// the launcher's own server libraries, when the launcher can start those faster (Ruby
+    /// without RubyGems). `None`: every function uses `args`.
+    pub lean_args: Option<Vec<OsString>>,
     pub(crate) _assets: Option<AssetDir>,
 }
 
@@ -61,6 +65,7 @@ impl Prepared {
         Self {
             program: PathBuf::new(),
             args: Vec::new(),
+            lean_args: None,
             _assets: None,
         }
     }

@@ -113,6 +113,7 @@ async fn prepare_bun(config: &BunConfig, spec: &InstanceSpec) -> Result<Prepared
     Ok(Prepared {
         program,
         args,
+        lean_args: None,
         _assets: Some(dir),
     })
 }

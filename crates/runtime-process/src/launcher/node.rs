@@ -160,6 +160,7 @@ async fn prepare_node(config: &NodeConfig, spec: &InstanceSpec) -> Result<Prepar
     Ok(Prepared {
         program,
         args,
+        lean_args: None,
         _assets: Some(dir),
     })
 }

@@ -142,6 +142,7 @@ async fn prepare_python(
     Ok(Prepared {
         program: executable,
         args,
+        lean_args: None,
         _assets: Some(dir),
     })
 }

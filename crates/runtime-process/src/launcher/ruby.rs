@@ -86,6 +86,17 @@ impl Launch for RubyConfig {
         Box::pin(prepare_ruby(self, spec))
     }
 
+    /// A function with a Gemfile (its handler is the build's bundle manifest, `.json`) needs
+    /// RubyGems and Bundler; any other one can only use the standard library (as on Vercel,
+    /// where gems come from the Gemfile alone) and starts without RubyGems.
+    fn command(&self, prepared: &Prepared, spec: &InstanceSpec) -> (PathBuf, Vec<OsString>) {
+        let args = match &prepared.lean_args {
+            Some(lean) if !spec.handler.ends_with(".json") => lean.clone(),
+            _ => prepared.args.clone(),
+        };
+        (prepared.program.clone(), args)
+    }
+
     fn env(&self, spec: &InstanceSpec) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = DEFAULT_ENV
             .iter()
@@ -100,13 +111,14 @@ impl Launch for RubyConfig {
 async fn prepare_ruby(config: &RubyConfig, spec: &InstanceSpec) -> Result<Prepared, SpawnError> {
     let missing = |detail: String| toolchain_missing(spec, detail);
     let program = find_program(spec, &config.ruby, INSTALL)?;
-    let version = probe(&program).await.map_err(|error| {
+    let probe = probe(&program).await.map_err(|error| {
         missing(format!(
             "`{}` cannot run the launcher: {error} ({INSTALL})",
             program.display()
         ))
     })?;
-    match parse_ruby_version(&version) {
+    let version = &probe.version;
+    match parse_ruby_version(version) {
         Some(found) if found >= MIN_RUBY => {}
         Some(_) => {
             return Err(missing(format!(
@@ -122,21 +134,41 @@ async fn prepare_ruby(config: &RubyConfig, spec: &InstanceSpec) -> Result<Prepar
         }
     }
     let dir = write_assets(spec, "ruby", RUBY_ASSETS).await?;
+    let launcher = dir.path().join("launcher.rb").into_os_string();
+    // Without RubyGems (half of a bare `ruby`'s start-up), with WEBrick's and Rack's library
+    // directories put on the load path by hand.
+    let mut lean_args: Vec<OsString> = vec!["--disable-gems".into()];
+    for path in &probe.server_paths {
+        lean_args.extend(["-I".into(), path.into()]);
+    }
+    lean_args.push(launcher.clone());
     Ok(Prepared {
         program,
         // Skip did_you_mean and error_highlight: they only slow every start.
         args: vec![
             "--disable-did_you_mean".into(),
             "--disable-error_highlight".into(),
-            dir.path().join("launcher.rb").into_os_string(),
+            launcher,
         ],
+        lean_args: Some(lean_args),
         _assets: Some(dir),
     })
 }
 
-/// Runs `ruby` once: its version, and whether WEBrick (the launcher's server) loads.
-async fn probe(program: &Path) -> std::io::Result<String> {
-    let script = "begin; require 'webrick'; rescue LoadError; print 'no-webrick'; exit 3; end; print RUBY_VERSION";
+/// What one run of `ruby` told about itself.
+#[derive(Debug, PartialEq)]
+struct Probe {
+    version: String,
+    /// Where the installed WEBrick and Rack load from (RubyGems' view).
+    server_paths: Vec<String>,
+}
+
+/// Runs `ruby` once: its version, whether WEBrick (the launcher's server) loads, and where
+/// WEBrick and Rack live.
+async fn probe(program: &Path) -> std::io::Result<Probe> {
+    let script = "begin; require 'webrick'; rescue LoadError; print 'no-webrick'; exit 3; end; \
+                  puts RUBY_VERSION; \
+                  %w[webrick rack].each { |n| begin; Gem::Specification.find_by_name(n).full_require_paths.each { |p| puts 'I ' + p }; rescue Gem::MissingSpecError; end }";
     let output = probe_output(
         tokio::process::Command::new(program)
             .args([OsString::from("-e"), OsString::from(script)])
@@ -160,7 +192,20 @@ async fn probe(program: &Path) -> std::io::Result<String> {
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    Ok(stdout)
+    Ok(parse_probe(&stdout))
+}
+
+fn parse_probe(stdout: &str) -> Probe {
+    let mut lines = stdout.lines();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    let server_paths = lines
+        .filter_map(|line| line.strip_prefix("I "))
+        .map(str::to_string)
+        .collect();
+    Probe {
+        version,
+        server_paths,
+    }
 }
 
 /// `3.1.7` → `(3, 1)`.
@@ -189,6 +234,21 @@ mod tests {
             max_duration: Duration::from_secs(10),
             options: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn reads_the_version_and_the_server_library_paths_from_the_probe() {
+        let probe = parse_probe("3.1.7\nI /gems/webrick-1.8.1/lib\nI /gems/rack-2.2.22/lib\n");
+        assert_eq!(
+            probe,
+            Probe {
+                version: "3.1.7".into(),
+                server_paths: vec![
+                    "/gems/webrick-1.8.1/lib".into(),
+                    "/gems/rack-2.2.22/lib".into()
+                ],
+            }
+        );
     }
 
     #[test]
