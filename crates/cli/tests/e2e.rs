@@ -12,6 +12,7 @@ mod e2e {
     pub mod fixtures;
     pub mod fluid;
     pub mod go;
+    pub mod output;
     pub mod python;
     pub mod ruby;
     pub mod rust;

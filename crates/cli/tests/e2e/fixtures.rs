@@ -99,7 +99,7 @@ async fn run_fixture(dir: &Path) -> Result<usize, String> {
     }
 }
 
-fn build_request(eddy: &Eddy, probe: &Value) -> http::Request<Full<Bytes>> {
+pub fn build_request(eddy: &Eddy, probe: &Value) -> http::Request<Full<Bytes>> {
     let method = probe["method"].as_str().unwrap_or("GET");
     let mut builder = eddy.request(method, probe["path"].as_str().expect("probe has a path"));
     if let Some(headers) = probe["headers"].as_object() {
@@ -125,7 +125,7 @@ fn build_request(eddy: &Eddy, probe: &Value) -> http::Request<Full<Bytes>> {
     builder.body(Full::new(body)).expect("valid probe request")
 }
 
-fn check(probe: &Value, reply: &Reply) -> Result<(), String> {
+pub fn check(probe: &Value, reply: &Reply) -> Result<(), String> {
     let body = reply.text();
     if let Some(status) = probe["status"].as_u64()
         && u64::from(reply.status) != status
@@ -189,7 +189,7 @@ fn header_matches(actual: &str, expected: &str) -> bool {
     }
 }
 
-fn truncate(s: &str) -> String {
+pub fn truncate(s: &str) -> String {
     if s.len() > 2000 {
         format!("{}…", &s[..s.floor_char_boundary(2000)])
     } else {

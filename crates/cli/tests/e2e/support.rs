@@ -2,6 +2,7 @@
 //! and the checks every runtime's tests share (a burst on few instances, one failure among many,
 //! streamed chunks arriving apart, a binary body echoed).
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -69,11 +70,21 @@ impl Reply {
 impl Eddy {
     /// Starts `eddy dev DIR --listen 127.0.0.1:0` (plus `extra` arguments) and waits for Ready.
     pub fn dev(dir: &Path, extra: &[&str]) -> Eddy {
+        let mut args = vec![OsStr::new("dev"), dir.as_os_str()];
+        args.extend(extra.iter().map(OsStr::new));
+        Eddy::start(&args)
+    }
+
+    /// Starts `eddy serve --output DIR --listen 127.0.0.1:0` and waits for Ready.
+    pub fn serve_output(dir: &Path) -> Eddy {
+        Eddy::start(&[OsStr::new("serve"), OsStr::new("--output"), dir.as_os_str()])
+    }
+
+    /// Starts `eddy ARGS --listen 127.0.0.1:0` and waits for its Ready line.
+    fn start(args: &[&OsStr]) -> Eddy {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-            .arg("dev")
-            .arg(dir)
+            .args(args)
             .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
             .env("EDDY_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -107,8 +118,8 @@ impl Eddy {
                 let _ = child.kill();
                 std::thread::sleep(Duration::from_millis(200));
                 panic!(
-                    "eddy dev {} did not print Ready; logs:\n{}",
-                    dir.display(),
+                    "eddy {:?} did not print Ready; logs:\n{}",
+                    args,
                     logs.lock().unwrap()
                 );
             }
