@@ -11,6 +11,7 @@
 //! [`ControlPlane`] to the gateway (host routing, usage and log recording), runs the
 //! [`CronEngine`] and serves [`admin::router`] and [`edge_config::router`].
 
+pub mod admin;
 pub mod cron;
 pub mod deploy;
 pub mod edge_config;

@@ -3,7 +3,9 @@
 //! `@vercel/edge-config` client against the Edge Config endpoints.
 
 mod control {
+    pub mod admin;
     pub mod crons;
     pub mod deployments;
+    pub mod edge_config_npm;
     pub mod support;
 }

@@ -1,0 +1,106 @@
+//! The admin API: JSON over HTTP (axum), every route behind the bearer token created at first
+//! start ([`ControlPlane::init_admin_token`]). The CLI and a future dashboard use only this.
+//! Described for clients in `docs/admin-api.yaml`.
+//!
+//! Errors are `{"error": {"code": "...", "message": "..."}}` with the status each operation
+//! error declares ([`ApiError`]): 401 bad token, 400 bad input, 404 unknown ids, 409
+//! conflicts, 413 too large, 500 storage.
+
+mod errors;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put};
+
+pub use errors::ApiError;
+
+use crate::cron::CronEngine;
+use crate::plane::ControlPlane;
+
+/// Largest deployment upload the API accepts: 512 MB.
+pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    pub plane: Arc<ControlPlane>,
+    /// `None` when crons are not run by this server (`POST .../crons/run` answers 503).
+    pub crons: Option<Arc<CronEngine>>,
+}
+
+/// The admin API under `/v1`.
+pub fn router(plane: Arc<ControlPlane>, crons: Option<Arc<CronEngine>>) -> Router {
+    let state = AdminState { plane, crons };
+    let uploads = Router::new()
+        .route("/v1/deployments", post(routes::create_deployment))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
+    Router::new()
+        .route("/v1/deployments", get(routes::list_deployments))
+        .route(
+            "/v1/deployments/{id}",
+            get(routes::get_deployment).delete(routes::remove_deployment),
+        )
+        .route("/v1/deployments/{id}/promote", post(routes::promote))
+        .route("/v1/projects", get(routes::list_projects))
+        .route("/v1/projects/{project}/rollback", post(routes::rollback))
+        .route(
+            "/v1/projects/{project}/usage-cap",
+            put(routes::set_usage_cap),
+        )
+        .route(
+            "/v1/projects/{project}/env",
+            get(routes::list_env).post(routes::add_env),
+        )
+        .route("/v1/projects/{project}/env/pull", get(routes::pull_env))
+        .route(
+            "/v1/projects/{project}/env/{key}",
+            delete(routes::remove_env),
+        )
+        .route("/v1/projects/{project}/crons", get(routes::list_crons))
+        .route("/v1/projects/{project}/crons/run", post(routes::run_cron))
+        .route(
+            "/v1/edge-config",
+            get(routes::list_edge_configs).post(routes::create_edge_config),
+        )
+        .route("/v1/edge-config/{id}", get(routes::get_edge_config))
+        .route(
+            "/v1/edge-config/{id}/items",
+            patch(routes::patch_edge_config),
+        )
+        .route("/v1/usage", get(routes::usage))
+        .route("/v1/logs", get(routes::logs))
+        .merge(uploads)
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// Refuses requests without the admin token (401 `UNAUTHORIZED`).
+async fn authenticate(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let verdict = match presented {
+        None => Err(ApiError::unauthorized(
+            "missing `authorization: Bearer <admin token>` header",
+        )),
+        Some(token) => match state.plane.check_admin_token(token) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::unauthorized(
+                "the admin token is wrong (it was printed at the first start)",
+            )),
+            Err(error) => Err(ApiError::from(error)),
+        },
+    };
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
