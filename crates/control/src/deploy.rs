@@ -250,35 +250,35 @@ fn check_link(link: &Path, target: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The parts of `config.json` the control plane reads.
-#[derive(Debug, serde::Deserialize)]
-struct OutputConfig {
-    version: Option<u64>,
-    #[serde(default)]
-    crons: Vec<CronSpec>,
-}
-
-/// Checks a staged tree is a Build Output v3 tree and returns its crons (schedules parsed,
-/// paths checked). Function directories must hold a `.vc-config.json`.
+/// Checks a staged tree is a Build Output v3 tree that serves completely (read with
+/// [`eddy_config::read_output`], as the server will read it; a function that cannot serve
+/// refuses the deploy) and returns its crons, schedules parsed and paths checked.
 pub fn validate_output(root: &Path) -> Result<Vec<CronSpec>, DeployError> {
     let invalid = |reason: String| DeployError::InvalidOutput { reason };
-    let config_path = root.join("config.json");
-    let text = fs::read_to_string(&config_path).map_err(|e| {
-        invalid(format!(
-            "config.json cannot be read ({e}); upload the .vercel/output folder itself"
-        ))
+    let output = eddy_config::read_output(root).map_err(|e| {
+        // Name paths inside the upload, not the staging dir.
+        let text = e
+            .to_string()
+            .replace(&format!("{}/", root.display()), "")
+            .replace(&root.display().to_string(), "the upload");
+        invalid(text)
     })?;
-    let config: OutputConfig = serde_json::from_str(&text)
-        .map_err(|e| invalid(format!("config.json is not valid: {e}")))?;
-    if config.version != Some(3) {
+    if !output.errors.is_empty() {
+        let list: Vec<String> = output.errors.iter().map(ToString::to_string).collect();
         return Err(invalid(format!(
-            "config.json has version {}, not 3 (build with `eddy build` or `vercel build`)",
-            config
-                .version
-                .map_or("missing".to_owned(), |v| v.to_string())
+            "{} (fix them and build again)",
+            list.join("; ")
         )));
     }
-    for (index, cron) in config.crons.iter().enumerate() {
+    let crons: Vec<CronSpec> = output
+        .crons
+        .into_iter()
+        .map(|cron| CronSpec {
+            path: cron.path,
+            schedule: cron.schedule,
+        })
+        .collect();
+    for (index, cron) in crons.iter().enumerate() {
         let error = |reason: String| DeployError::InvalidCron {
             index,
             path: cron.path.clone(),
@@ -293,22 +293,7 @@ pub fn validate_output(root: &Path) -> Result<Vec<CronSpec>, DeployError> {
         }
         parse_schedule(&cron.schedule).map_err(|e| error(e.to_string()))?;
     }
-    let functions = root.join("functions");
-    if functions.is_dir() {
-        for entry in walkdir::WalkDir::new(&functions).follow_links(true) {
-            let entry = entry.map_err(|e| invalid(e.to_string()))?;
-            let is_func = entry.file_type().is_dir()
-                && entry.file_name().to_string_lossy().ends_with(".func");
-            if is_func && !entry.path().join(".vc-config.json").is_file() {
-                let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
-                return Err(invalid(format!(
-                    "{} has no .vc-config.json",
-                    relative.display()
-                )));
-            }
-        }
-    }
-    Ok(config.crons)
+    Ok(crons)
 }
 
 /// SHA-256 over the sorted tree: each entry's relative path, kind, and content hash (files)
@@ -458,11 +443,11 @@ mod tests {
         let error = validate_output(dir.path()).expect_err("no config.json");
         assert!(error.to_string().contains("config.json"), "{error}");
         write(dir.path(), "config.json", r#"{"version":2}"#);
+        let v2 = validate_output(dir.path()).expect_err("v2").to_string();
+        let staging = dir.path().display().to_string();
         assert!(
-            validate_output(dir.path())
-                .expect_err("v2")
-                .to_string()
-                .contains("version 2, not 3")
+            v2.contains("`version` is 2") && !v2.contains(&staging),
+            "{v2}"
         );
         write(
             dir.path(),
@@ -480,12 +465,10 @@ mod tests {
         );
         assert_eq!(validate_output(dir.path()).expect("valid").len(), 1);
         fs::create_dir_all(dir.path().join("functions/api/x.func")).expect("mkdir");
-        assert!(
-            validate_output(dir.path())
-                .expect_err("no vc-config")
-                .to_string()
-                .contains(".vc-config.json")
-        );
+        let broken = validate_output(dir.path())
+            .expect_err("no vc-config")
+            .to_string();
+        assert!(broken.contains("api/x"), "{broken}");
     }
 
     #[test]
