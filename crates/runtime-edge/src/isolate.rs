@@ -1,0 +1,674 @@
+//! One isolate: a QuickJS runtime and context owned by a dedicated OS thread, with a
+//! current-thread tokio runtime driving its timers and fetches. Invocations arrive over a
+//! channel; each turn of the loop hands one event to JavaScript and then runs the promise jobs
+//! it caused, so concurrent invocations interleave through promises.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use eddy_runtime::{
+    Body, BoxFuture, Health, Instance, InstanceId, InstanceSpec, InstanceStats, Invocation,
+    InvokeError, SpawnError,
+};
+use http_body_util::BodyExt;
+use rquickjs::context::intrinsic;
+use rquickjs::{Context, Ctx, Function, Object, Runtime, Value};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+
+use crate::EdgeOptions;
+use crate::bytecode::{self, Bytecode, BytecodeCache};
+use crate::host::{self, Event, HeadReply, LoopState, Shared};
+
+/// Every intrinsic except `Eval`: `eval` and `new Function(string)` throw.
+type Intrinsics = (
+    (
+        intrinsic::Date,
+        intrinsic::RegExpCompiler,
+        intrinsic::RegExp,
+        intrinsic::Json,
+        intrinsic::Proxy,
+        intrinsic::MapSet,
+    ),
+    (
+        intrinsic::TypedArrays,
+        intrinsic::Promise,
+        intrinsic::Performance,
+        intrinsic::WeakRef,
+        intrinsic::DOMException,
+    ),
+);
+
+enum Command {
+    Invoke {
+        request: Request,
+        reply: HeadReply,
+    },
+    Drain {
+        grace: Duration,
+        done: oneshot::Sender<()>,
+    },
+    Kill,
+}
+
+/// The request as the isolate takes it: head fields as plain strings, body read whole.
+struct Request {
+    id: eddy_runtime::InvocationId,
+    method: String,
+    url: String,
+    headers: Vec<String>,
+    body: Option<Bytes>,
+}
+
+/// Figures the isolate thread updates and `stats()` reads.
+#[derive(Debug, Default)]
+struct Figures {
+    cpu_nanos: AtomicU64,
+    execution_units: AtomicU64,
+    memory_bytes: AtomicU64,
+    killed: AtomicBool,
+}
+
+/// An Edge function instance: one isolate on its own thread.
+pub struct EdgeInstance {
+    id: InstanceId,
+    function: String,
+    commands: mpsc::UnboundedSender<Command>,
+    health: watch::Receiver<Health>,
+    figures: Arc<Figures>,
+    cold_start: Duration,
+    done: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl EdgeInstance {
+    /// Execution units (50 ms of CPU each, rounded up per invocation) used so far.
+    pub fn execution_units(&self) -> u64 {
+        self.figures.execution_units.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts an isolate for `spec` and waits until the function's module has loaded.
+pub(crate) async fn spawn(
+    spec: Arc<InstanceSpec>,
+    id: InstanceId,
+    options: Arc<EdgeOptions>,
+    cache: Arc<BytecodeCache>,
+) -> Result<Arc<dyn Instance>, SpawnError> {
+    let started = Instant::now();
+    let bundle = spec.root.join(&spec.handler);
+    let function = spec.function.clone();
+    let code = tokio::task::spawn_blocking(move || cache.get(&bundle))
+        .await
+        .map_err(|e| SpawnError::Init {
+            function: function.clone(),
+            message: format!("compiling the bundle panicked: {e}"),
+        })?
+        .map_err(|e| SpawnError::Init {
+            function: function.clone(),
+            message: e.to_string(),
+        })?;
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (health_tx, health_rx) = watch::channel(Health::Ready);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let figures = Arc::new(Figures::default());
+    let thread_figures = figures.clone();
+    let thread_spec = spec.clone();
+    std::thread::Builder::new()
+        .name(format!("edge-{id}"))
+        .stack_size(8 << 20)
+        .spawn(move || {
+            run_thread(
+                thread_spec,
+                id,
+                options,
+                code,
+                commands_rx,
+                ready_tx,
+                health_tx,
+                thread_figures,
+            );
+            let _ = done_tx.send(());
+        })
+        .map_err(|source| SpawnError::Io {
+            function: function.clone(),
+            source,
+        })?;
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return Err(SpawnError::Init { function, message }),
+        Err(_) => {
+            return Err(SpawnError::Init {
+                function,
+                message: "the isolate thread ended while loading".into(),
+            });
+        }
+    }
+    Ok(Arc::new(EdgeInstance {
+        id,
+        function,
+        commands: commands_tx,
+        health: health_rx,
+        figures,
+        cold_start: started.elapsed(),
+        done: Mutex::new(Some(done_rx)),
+    }))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces one thread owns, moved in once"
+)]
+fn run_thread(
+    spec: Arc<InstanceSpec>,
+    id: InstanceId,
+    options: Arc<EdgeOptions>,
+    code: Bytecode,
+    commands: mpsc::UnboundedReceiver<Command>,
+    ready: oneshot::Sender<Result<(), String>>,
+    health: watch::Sender<Health>,
+    figures: Arc<Figures>,
+) {
+    let tokio_rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start the isolate's event loop: {e}")));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let health_ref = &health;
+    let reason = local.block_on(&tokio_rt, async move {
+        let isolate = match Isolate::start(&spec, id, options, code, figures) {
+            Ok(isolate) => isolate,
+            Err(message) => {
+                let _ = ready.send(Err(message.clone()));
+                return message;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        isolate.run(commands, health_ref).await
+    });
+    health.send_replace(Health::Exited { reason });
+}
+
+struct Isolate {
+    // Field order is drop order: the context goes before its runtime, and the bytecode (which
+    // QuickJS reads without copying) after both.
+    ctx: Context,
+    rt: Runtime,
+    _code: Vec<Bytecode>,
+    state: Shared,
+    events: mpsc::UnboundedReceiver<Event>,
+    /// When the running turn must be interrupted (the earliest deadline in flight).
+    turn_deadline: Rc<Cell<Option<Instant>>>,
+    interrupted: Rc<Cell<bool>>,
+    figures: Arc<Figures>,
+    next_invocation: u32,
+    first_byte_timeout: Duration,
+    max_duration: Duration,
+}
+
+impl Isolate {
+    fn start(
+        spec: &InstanceSpec,
+        id: InstanceId,
+        options: Arc<EdgeOptions>,
+        code: Bytecode,
+        figures: Arc<Figures>,
+    ) -> Result<Self, String> {
+        let rt = Runtime::new().map_err(|e| format!("cannot create a quickjs runtime: {e}"))?;
+        rt.set_memory_limit(options.memory_limit);
+        rt.set_max_stack_size(1 << 20);
+        let turn_deadline: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
+        let interrupted = Rc::new(Cell::new(false));
+        {
+            let deadline = turn_deadline.clone();
+            let interrupted = interrupted.clone();
+            let figures = figures.clone();
+            rt.set_interrupt_handler(Some(Box::new(move || {
+                if figures.killed.load(Ordering::Relaxed) {
+                    return true;
+                }
+                // Interrupt once per turn: the busy code ends, later jobs of the turn run.
+                match deadline.get() {
+                    Some(at) if !interrupted.get() && Instant::now() >= at => {
+                        interrupted.set(true);
+                        true
+                    }
+                    _ => false,
+                }
+            })));
+        }
+        let ctx = Context::custom::<Intrinsics>(&rt)
+            .map_err(|e| format!("cannot create a quickjs context: {e}"))?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let state: Shared = Rc::new(RefCell::new(LoopState {
+            instance: id,
+            function: spec.function.clone(),
+            env: spec.env.clone(),
+            options: options.clone(),
+            events: events_tx,
+            invocations: HashMap::new(),
+            current: None,
+            now_ms: host::wall_ms(),
+            timers: HashMap::new(),
+            ops: HashMap::new(),
+            next_op: 0,
+            wait_until: 0,
+            out_of_memory: false,
+            client: crate::fetch::client(),
+            ended: Vec::new(),
+            execution_units: 0,
+        }));
+        let prelude = bytecode::prelude();
+        ctx.with(|ctx| -> Result<(), String> {
+            host::install(&ctx, &state).map_err(|e| bytecode::describe(&ctx, e))?;
+            for (name, bytes) in [("prelude", &prelude), ("bundle", &code)] {
+                let module = bytecode::load(&ctx, bytes)
+                    .map_err(|e| format!("loading the {name}: {}", bytecode::describe(&ctx, e)))?;
+                let (_, promise) = module
+                    .eval()
+                    .map_err(|e| bytecode::describe(&ctx, e))?;
+                while ctx.execute_pending_job() {}
+                promise
+                    .finish::<Value>()
+                    .map_err(|e| bytecode::describe(&ctx, e))?;
+            }
+            let check: Option<String> = host_fn(&ctx, "check")
+                .and_then(|f| f.call(()))
+                .map_err(|e| bytecode::describe(&ctx, e))?;
+            match check {
+                Some(problem) => Err(problem),
+                None => Ok(()),
+            }
+        })?;
+        let max_duration = spec.max_duration;
+        Ok(Self {
+            ctx,
+            rt,
+            _code: vec![prelude, code],
+            state,
+            events,
+            turn_deadline,
+            interrupted,
+            figures,
+            next_invocation: 0,
+            first_byte_timeout: options.first_byte_timeout.min(max_duration),
+            max_duration,
+        })
+    }
+
+    /// Serves until killed, drained or broken; returns why the isolate ended.
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        health: &watch::Sender<Health>,
+    ) -> String {
+        let mut drain: Option<(Instant, oneshot::Sender<()>)> = None;
+        loop {
+            let wake = self.next_deadline();
+            tokio::select! {
+                command = commands.recv(), if drain.is_none() => match command {
+                    Some(Command::Invoke { request, reply }) => self.dispatch(request, reply),
+                    Some(Command::Drain { grace, done }) => {
+                        health.send_replace(Health::Draining { reason: "draining".into() });
+                        drain = Some((Instant::now() + grace, done));
+                    }
+                    Some(Command::Kill) | None => return "killed".into(),
+                },
+                Some(event) = self.events.recv() => self.handle(event),
+                () = sleep_until(wake) => {}
+            }
+            self.expire();
+            if self.state.borrow().out_of_memory {
+                self.fail_all("the isolate ran out of memory (128 MB limit)");
+                return "out of memory: the isolate exceeded its memory limit".into();
+            }
+            if self.figures.killed.load(Ordering::Relaxed) {
+                self.fail_all("the isolate was killed");
+                return "killed".into();
+            }
+            if let Some((until, _)) = &drain {
+                let idle = {
+                    let st = self.state.borrow();
+                    st.invocations.is_empty() && st.wait_until <= 0
+                };
+                if idle || Instant::now() >= *until {
+                    self.fail_all("the isolate drained before the invocation ended");
+                    if let Some((_, done)) = drain.take() {
+                        let _ = done.send(());
+                    }
+                    return "drained".into();
+                }
+                // Late commands are refused while draining.
+                while let Ok(Command::Invoke { reply, .. }) = commands.try_recv() {
+                    let _ = reply.send(Err(InvokeError::Unavailable {
+                        instance: self.state.borrow().instance,
+                        reason: "the isolate is draining".into(),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, request: Request, reply: HeadReply) {
+        self.next_invocation = self.next_invocation.wrapping_add(1);
+        let inv = self.next_invocation;
+        let now = Instant::now();
+        {
+            let mut st = self.state.borrow_mut();
+            let connections = Arc::new(Semaphore::new(st.options.max_connections));
+            st.invocations.insert(
+                inv,
+                host::Invocation {
+                    id: request.id,
+                    head: Some(reply),
+                    body: None,
+                    started: now,
+                    first_byte_by: now + self.first_byte_timeout,
+                    ends_by: now + self.max_duration,
+                    cpu: Duration::ZERO,
+                    fetches: 0,
+                    connections,
+                },
+            );
+        }
+        let Request {
+            method,
+            url,
+            headers,
+            body,
+            ..
+        } = request;
+        self.turn(Some(inv), move |ctx| {
+            let body = match body {
+                Some(bytes) => {
+                    rquickjs::TypedArray::<u8>::new(ctx.clone(), bytes.to_vec())?.into_value()
+                }
+                None => Value::new_undefined(ctx.clone()),
+            };
+            host_fn(ctx, "dispatch")?.call::<_, ()>((inv, method, url, headers, body))
+        });
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Timer { id, invocation } => {
+                self.state.borrow_mut().timers.remove(&id);
+                self.turn(invocation, move |ctx| {
+                    host_fn(ctx, "timerFired")?.call::<_, ()>((id,))
+                });
+            }
+            Event::Fetch {
+                op,
+                invocation,
+                result,
+            } => {
+                self.state.borrow_mut().ops.remove(&op);
+                self.turn(invocation, move |ctx| {
+                    let (ok, value) = host::fetch_result(ctx, result)?;
+                    host_fn(ctx, "opDone")?.call::<_, ()>((op, ok, value))
+                });
+            }
+        }
+    }
+
+    /// One turn: hand something to JavaScript, then run the jobs it queued. Time advances
+    /// (`Date.now()`) at the start of the turn: the turn begins because I/O completed.
+    fn turn(
+        &mut self,
+        invocation: Option<u32>,
+        f: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<()>,
+    ) {
+        {
+            let mut st = self.state.borrow_mut();
+            st.current = invocation;
+            st.now_ms = host::wall_ms();
+        }
+        self.turn_deadline.set(self.earliest_deadline());
+        self.interrupted.set(false);
+        let cpu_before = thread_cpu();
+        let state = self.state.clone();
+        self.ctx.with(|ctx| {
+            if let Err(e) = f(&ctx) {
+                let message = bytecode::describe(&ctx, e);
+                let mut st = state.borrow_mut();
+                if host::is_out_of_memory(&message) {
+                    st.out_of_memory = true;
+                }
+                if let Some(inv) = invocation {
+                    st.finish(inv, Some(InvokeError::Failed { reason: message }));
+                }
+            }
+            while ctx.execute_pending_job() {}
+        });
+        let cpu = thread_cpu().saturating_sub(cpu_before);
+        self.figures
+            .cpu_nanos
+            .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        let mut st = self.state.borrow_mut();
+        if let Some(inv) = invocation.and_then(|i| st.invocations.get_mut(&i)) {
+            inv.cpu += cpu;
+        }
+        st.current = None;
+        st.settle(invocation, cpu);
+        self.figures
+            .execution_units
+            .store(st.execution_units, Ordering::Relaxed);
+        drop(st);
+        let usage = self.rt.memory_usage();
+        self.figures.memory_bytes.store(
+            u64::try_from(usage.malloc_size).unwrap_or(0),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.state
+            .borrow()
+            .invocations
+            .values()
+            .map(|i| {
+                if i.head.is_some() {
+                    i.first_byte_by
+                } else {
+                    i.ends_by
+                }
+            })
+            .min()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.earliest_deadline()
+    }
+
+    /// Fails invocations whose deadline passed (the interrupt handler stopped their code).
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let mut st = self.state.borrow_mut();
+        let expired: Vec<(u32, bool)> = st
+            .invocations
+            .iter()
+            .filter_map(|(k, i)| {
+                let first = i.head.is_some();
+                let due = if first { i.first_byte_by } else { i.ends_by };
+                (now >= due).then_some((*k, first))
+            })
+            .collect();
+        let function = st.function.clone();
+        for (inv, before_first_byte) in expired {
+            let reason = if before_first_byte {
+                format!(
+                    "edge function {function} did not start responding within {:?} ({})",
+                    self.first_byte_timeout,
+                    crate::TIMEOUT_CODE
+                )
+            } else {
+                format!(
+                    "edge function {function} was still running at maxDuration {:?}",
+                    self.max_duration
+                )
+            };
+            st.finish(inv, Some(InvokeError::Failed { reason }));
+        }
+        st.settle(None, Duration::ZERO);
+    }
+
+    fn fail_all(&mut self, reason: &str) {
+        let mut st = self.state.borrow_mut();
+        let instance = st.instance;
+        let all: Vec<u32> = st.invocations.keys().copied().collect();
+        for inv in all {
+            st.finish(
+                inv,
+                Some(InvokeError::Crashed {
+                    instance,
+                    reason: reason.to_string(),
+                }),
+            );
+        }
+        st.settle(None, Duration::ZERO);
+    }
+}
+
+fn host_fn<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Function<'js>> {
+    let host: Object = ctx.globals().get("__eddy_host")?;
+    host.get(name)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// The URL the function sees: the public URL rebuilt from the forwarded headers.
+fn public_url(parts: &http::request::Parts) -> String {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let proto = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or_else(|| "localhost".into());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    format!("{proto}://{host}{path}")
+}
+
+impl Instance for EdgeInstance {
+    fn id(&self) -> InstanceId {
+        self.id
+    }
+
+    fn invoke(
+        &self,
+        invocation: Invocation,
+    ) -> BoxFuture<'static, Result<http::Response<Body>, InvokeError>> {
+        let commands = self.commands.clone();
+        let instance = self.id;
+        let function = self.function.clone();
+        Box::pin(async move {
+            let (parts, body) = invocation.request.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| InvokeError::Failed {
+                    reason: format!("reading the request body for {function} failed: {e}"),
+                })?
+                .to_bytes();
+            let headers = parts
+                .headers
+                .iter()
+                .filter(|(k, _)| !k.as_str().starts_with("x-vercel-internal-"))
+                .flat_map(|(k, v)| {
+                    [
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    ]
+                })
+                .collect();
+            let has_body = !(body.is_empty()
+                && matches!(parts.method, http::Method::GET | http::Method::HEAD));
+            let request = Request {
+                id: invocation.id,
+                method: parts.method.to_string(),
+                url: public_url(&parts),
+                headers,
+                body: has_body.then_some(body),
+            };
+            let (reply, head) = oneshot::channel();
+            commands
+                .send(Command::Invoke { request, reply })
+                .map_err(|_| InvokeError::Unavailable {
+                    instance,
+                    reason: "the isolate has exited".into(),
+                })?;
+            head.await.map_err(|_| InvokeError::Crashed {
+                instance,
+                reason: "the isolate ended during the invocation".into(),
+            })?
+        })
+    }
+
+    fn health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
+    }
+
+    fn stats(&self) -> InstanceStats {
+        InstanceStats {
+            pid: None,
+            cold_start: self.cold_start,
+            cpu_time: Some(Duration::from_nanos(
+                self.figures.cpu_nanos.load(Ordering::Relaxed),
+            )),
+            memory_bytes: Some(self.figures.memory_bytes.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn drain(&self, grace: Duration) -> BoxFuture<'static, ()> {
+        let (done, wait) = oneshot::channel();
+        let sent = self.commands.send(Command::Drain { grace, done }).is_ok();
+        let finished = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        Box::pin(async move {
+            if sent {
+                let _ = wait.await;
+            }
+            if let Some(finished) = finished {
+                let _ = finished.await;
+            }
+        })
+    }
+
+    fn kill(&self) {
+        self.figures.killed.store(true, Ordering::Relaxed);
+        let _ = self.commands.send(Command::Kill);
+    }
+}

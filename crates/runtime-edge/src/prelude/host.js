@@ -1,0 +1,96 @@
+// eddy edge prelude, part 5: the entry points the isolate's loop calls.
+const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'DELETE', 'PATCH'];
+const functionName = N.functionName();
+const contexts = new Map();
+const requestContext = { get: () => contexts.get(N.current()) };
+Object.defineProperty(globalThis, Symbol.for('@vercel/request-context'), { value: requestContext, configurable: true });
+Object.defineProperty(globalThis, Symbol.for('@next/request-context'), { value: requestContext, configurable: true });
+
+function waitUntilPromise(p) {
+  N.waitUntil(1);
+  Promise.resolve(p)
+    .catch((e) => console.error('waitUntil promise rejected:', e))
+    .finally(() => N.waitUntil(-1));
+}
+
+function exportsOf() {
+  const mod = globalThis.__eddy_edge;
+  return mod && typeof mod === 'object' ? mod : {};
+}
+
+function handlerFor(method) {
+  const mod = exportsOf();
+  const d = mod.default;
+  if (typeof d === 'function') return { handler: d };
+  if (d && typeof d.fetch === 'function') return { handler: (req, ctx) => d.fetch(req, env, ctx) };
+  if (typeof mod[method] === 'function') return { handler: mod[method] };
+  if (method === 'HEAD' && typeof mod.GET === 'function') return { handler: mod.GET };
+  return { allow: METHODS.filter((m) => typeof mod[m] === 'function') };
+}
+
+function check() {
+  const mod = exportsOf();
+  const d = mod.default;
+  if (typeof d === 'function' || (d && typeof d.fetch === 'function')) return null;
+  if (METHODS.some((m) => typeof mod[m] === 'function')) return null;
+  return `No default or HTTP-named export was found in ${functionName} (export a default function (request, ctx) => Response, or GET/POST/... functions)`;
+}
+
+function describeError(e) {
+  if (e instanceof Error) return e.stack ? `${e.name}: ${e.message}\n${e.stack}` : `${e.name}: ${e.message}`;
+  try { return `uncaught ${typeof e}: ${typeof e === 'object' ? JSON.stringify(e) : String(e)}`; } catch { return String(e); }
+}
+
+async function sendResponse(inv, response) {
+  const st = response[kBody];
+  const headers = flatHeaders(response.headers);
+  const status = response.status || 500;
+  if (!st.source) return N.respond(inv, status, headers, undefined, false);
+  if (st.source.bytes && !st.source.stream) return N.respond(inv, status, headers, st.source.bytes, false);
+  N.respond(inv, status, headers, undefined, true);
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      N.chunk(inv, typeof value === 'string' ? N.utf8Encode(value) : toBytes(value));
+    }
+    N.end(inv);
+  } catch (e) {
+    console.error(e);
+    N.fail(inv, describeError(e));
+  }
+}
+
+async function dispatch(inv, method, url, flatHeaderList, body) {
+  try {
+    const headers = new Headers();
+    for (let i = 0; i + 1 < flatHeaderList.length; i += 2) headers.append(flatHeaderList[i], flatHeaderList[i + 1]);
+    const request = new Request(url, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
+    const { handler, allow } = handlerFor(method);
+    if (!handler) return N.respond(inv, 405, ['allow', allow.join(', ')], undefined, false);
+    const ctx = { waitUntil: waitUntilPromise };
+    contexts.set(inv, { waitUntil: waitUntilPromise, headers: Object.fromEntries(headers) });
+    let response;
+    try {
+      response = await handler(request, ctx);
+    } finally {
+      contexts.delete(inv);
+    }
+    if (!(response instanceof Response)) {
+      const got = response === null ? 'null' : typeof response;
+      return N.fail(inv, `the edge function ${functionName} returned ${got}, expected a Response`);
+    }
+    await sendResponse(inv, response);
+  } catch (e) {
+    console.error(e);
+    N.fail(inv, describeError(e));
+  }
+}
+
+Object.defineProperty(globalThis, '__eddy_host', {
+  value: Object.freeze({ check, dispatch, timerFired, opDone }),
+  enumerable: false,
+  configurable: false,
+  writable: false,
+});
