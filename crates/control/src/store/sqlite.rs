@@ -635,3 +635,72 @@ fn not_found_if_zero(changed: usize, what: &'static str, name: &str) -> Result<(
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Level;
+
+    fn line(message: &str) -> LogRecord {
+        LogRecord {
+            deployment: DeploymentId::from_digest(&[1; 32]),
+            function: None,
+            request_id: None,
+            level: Level::Info,
+            time: Utc::now(),
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_write_and_keeps_the_previous_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open_in(dir.path()).expect("open");
+        store.append_logs(&[line("before")]).expect("append");
+        {
+            // Cap the file at its current size: the next page allocation fails with SQLITE_FULL,
+            // as a full disk would.
+            let conn = store.conn.lock().expect("lock");
+            let pages: i64 = conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .expect("pages");
+            conn.pragma_update(None, "max_page_count", pages)
+                .expect("cap");
+        }
+        let batch: Vec<LogRecord> = (0..200)
+            .map(|i| line(&format!("{i}{}", "x".repeat(4000))))
+            .collect();
+        let error = store.append_logs(&batch).expect_err("the file cannot grow");
+        assert!(error.to_string().contains("disk is not full"), "{error}");
+        let kept = store.logs(&LogQuery::default()).expect("read");
+        assert_eq!(
+            kept.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+            ["before"],
+            "half a batch was written"
+        );
+    }
+
+    #[test]
+    fn a_second_insert_of_a_deployment_id_is_a_conflict() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open_in(dir.path()).expect("open");
+        let project: ProjectName = "app".parse().expect("name");
+        store.ensure_project(&project, Utc::now()).expect("project");
+        let record = DeploymentRecord {
+            id: DeploymentId::from_digest(&[2; 32]),
+            project,
+            target: crate::model::Target::Preview,
+            state: DeploymentState::Ready,
+            created_at: Utc::now(),
+            output_dir: dir.path().join("x"),
+            crons: Vec::new(),
+        };
+        store
+            .insert_deployment(&record, &EnvSnapshot::new())
+            .expect("first");
+        let again = store
+            .insert_deployment(&record, &EnvSnapshot::new())
+            .expect_err("second");
+        assert!(matches!(again, StoreError::Conflict { .. }), "{again}");
+    }
+}
