@@ -1,6 +1,6 @@
 //! `eddy build` and `eddy serve --output`: a project built into a Build Output tree, the project
 //! deleted and the tree moved, then served; it must answer the fixture's probes as `eddy dev`
-//! does.
+//! does. Also a tree written by the real `vercel build` (npm `vercel`, installed by `./x setup`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use super::fixtures::{build_request, check, truncate};
-use super::support::{Eddy, copy_fixture, fixture};
+use super::support::{Eddy, copy_fixture, fixture, repo_root};
 
 fn eddy_build(project: &Path, out: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_eddy"))
@@ -147,4 +147,50 @@ async fn a_broken_function_in_a_tree_answers_500_while_the_rest_serves() {
     let fine = eddy.get("/api/web").await;
     assert_eq!(fine.text(), "web GET /api/web");
     assert!(eddy.logs().contains(".vc-config.json"), "{}", eddy.logs());
+}
+
+/// The `vercel` CLI from the repository's `node_modules` (`./x setup` installs it).
+fn vercel_cli() -> Option<PathBuf> {
+    let cli = repo_root().join("node_modules/.bin/vercel");
+    cli.is_file().then_some(cli)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_written_by_vercel_build_serves_the_same_answers() {
+    let Some(vercel) = vercel_cli() else {
+        println!("skipped: the vercel CLI is not installed (run ./x setup)");
+        return;
+    };
+    let copy = copy_fixture("output-vercel-node");
+    // What `vercel link` would write; with it `vercel build` runs offline, without a token.
+    std::fs::create_dir_all(copy.path().join(".vercel")).expect("mkdir");
+    std::fs::write(
+        copy.path().join(".vercel/project.json"),
+        r#"{"projectId":"eddy-fixture","orgId":"eddy","settings":{"framework":null}}"#,
+    )
+    .expect("write");
+    let output = Command::new(&vercel)
+        .args(["build", "--yes"])
+        .current_dir(copy.path())
+        .env("VERCEL_TELEMETRY_DISABLED", "1")
+        .output()
+        .expect("vercel runs");
+    assert!(
+        output.status.success(),
+        "vercel build failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let place = tempfile::tempdir().expect("temp dir");
+    let out = place.path().join("output");
+    std::fs::rename(copy.path().join(".vercel/output"), &out).expect("the output moves");
+    drop(copy);
+    let eddy = Eddy::serve_output(&out);
+    let failures = failed_probes(&eddy, "output-vercel-node").await;
+    assert!(
+        failures.is_empty(),
+        "{}\nlogs:\n{}",
+        failures.join("\n\n"),
+        eddy.logs()
+    );
 }
