@@ -274,9 +274,7 @@ impl Isolate {
             for (name, bytes) in [("prelude", &prelude), ("bundle", &code)] {
                 let module = bytecode::load(&ctx, bytes)
                     .map_err(|e| format!("loading the {name}: {}", bytecode::describe(&ctx, e)))?;
-                let (_, promise) = module
-                    .eval()
-                    .map_err(|e| bytecode::describe(&ctx, e))?;
+                let (_, promise) = module.eval().map_err(|e| bytecode::describe(&ctx, e))?;
                 while ctx.execute_pending_job() {}
                 promise
                     .finish::<Value>()
