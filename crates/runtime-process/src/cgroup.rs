@@ -7,8 +7,8 @@
 //! `memory` hierarchy) and v2 (where the memory controller is delegated to eddy's cgroup) are
 //! detected once; where neither is usable eddy runs without memory limits and says why once.
 //!
-//! The process joins its cgroup between `fork` and `exec` (it writes `0`, "myself", to the
-//! cgroup's `cgroup.procs`), so everything it ever allocates is charged to it.
+//! The process joins its cgroup between `fork` and `exec` (see `child.rs`), so everything it
+//! ever allocates is charged to it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -265,26 +265,6 @@ fn write_if_present(dir: &Path, file: &str, value: u64) -> io::Result<()> {
         write(dir, file, value)
     } else {
         Ok(())
-    }
-}
-
-/// Makes the child join the cgroup whose `cgroup.procs` is `procs` before it execs.
-#[expect(
-    unsafe_code,
-    reason = "pre_exec is the only way to act between fork and exec; the hook only calls write(2)"
-)]
-pub(crate) fn join_before_exec(command: &mut tokio::process::Command, procs: File) {
-    // SAFETY: the closure runs in the forked child before exec. It calls only write(2), which
-    // is async-signal-safe, on a descriptor the parent opened; it allocates nothing and takes
-    // no lock. The file moves into the closure, so the descriptor stays open until the fork
-    // and is closed in the parent when the command is dropped (and in the child at exec: std
-    // opens files close-on-exec).
-    unsafe {
-        command.pre_exec(move || {
-            nix::unistd::write(&procs, b"0")
-                .map(drop)
-                .map_err(io::Error::from)
-        });
     }
 }
 

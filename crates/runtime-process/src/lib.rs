@@ -14,6 +14,7 @@
 
 mod assets;
 mod cgroup;
+mod child;
 mod instance;
 mod ipc;
 mod launcher;

@@ -14,7 +14,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::cgroup::{self, Cgroups, InstanceCgroup};
+use crate::cgroup::{Cgroups, InstanceCgroup};
+use crate::child::{self, ChildSetup};
 use crate::instance::ProcessInstance;
 use crate::ipc::{self, FrameReader, MAX_FRAME, Message};
 use crate::supervise::{self, FUNCTION_TARGET, Shared, Stream};
@@ -87,7 +88,8 @@ pub(crate) async fn spawn(
         .process_group(0);
     // Declared before the child: on an early return the child is reaped first, then its cgroup
     // removed.
-    let cgroup = limit_memory(&mut command, &spec, id);
+    let (cgroup, procs) = limit_memory(&spec, id).unzip();
+    child::install(&mut command, ChildSetup::new(procs));
     let mut child = command
         .spawn()
         .map_err(|source| io_error(explain_spawn_error(&spec.root, source)))?;
@@ -178,22 +180,16 @@ pub(crate) async fn spawn(
     )))
 }
 
-/// Puts the process into a cgroup of its own limited to the function's memory, where the
-/// machine allows (see [`crate::cgroup`]). Without one the instance still starts.
-fn limit_memory(
-    command: &mut Command,
-    spec: &InstanceSpec,
-    id: InstanceId,
-) -> Option<InstanceCgroup> {
+/// A cgroup of its own for the instance, limited to the function's memory, where the machine
+/// allows (see [`crate::cgroup`]), with its `cgroup.procs` for the child to join it. Without
+/// one the instance still starts.
+fn limit_memory(spec: &InstanceSpec, id: InstanceId) -> Option<(InstanceCgroup, std::fs::File)> {
     let cgroups = Cgroups::get()?;
     let created = cgroups
         .create(&format!("i{}", id.0), spec.memory_mb)
         .and_then(|cgroup| Ok((cgroup.procs_file()?, cgroup)));
     match created {
-        Ok((procs, cgroup)) => {
-            cgroup::join_before_exec(command, procs);
-            Some(cgroup)
-        }
+        Ok((procs, cgroup)) => Some((cgroup, procs)),
         Err(error) => {
             tracing::warn!(name: "cgroups", function = %spec.function, instance = %id, "the memory limit of {} MB is not enforced for this instance: {error}", spec.memory_mb);
             None

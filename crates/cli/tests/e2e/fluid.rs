@@ -185,3 +185,26 @@ async fn reqwest_like_get(url: &str) -> u16 {
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_die_with_a_killed_eddy() {
+    // Rust's `vercel_runtime` does not watch its IPC socket, so only the kernel's
+    // parent-death signal can end it once eddy is gone.
+    let mut eddy = Eddy::dev_fixture("rust-basic");
+    let reply = eddy.get("/api/slow?ms=1").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let instance = format!("/proc/{}", reply.pid());
+    assert!(std::path::Path::new(&instance).exists());
+    eddy.kill_hard();
+    // The kernel sends the instance SIGKILL as eddy dies (its parent-death signal).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&instance).exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = std::fs::read_to_string(format!("{instance}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z "),
+        "instance {} outlived eddy: {state}",
+        reply.pid()
+    );
+}

@@ -278,6 +278,14 @@ impl Eddy {
     }
 }
 
+impl Eddy {
+    /// `kill -9` of eddy itself: no drain, no clean-up of its own.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Eddy {
     fn drop(&mut self) {
         // A graceful stop first (eddy drains its instances), then a hard kill if it lingers.

@@ -103,3 +103,46 @@ def app(environ, start_response):
         .unwrap();
     assert_eq!(call(&instance, get("/api/uses")).await.text(), "vendored");
 }
+
+#[tokio::test]
+async fn an_instance_may_hold_at_most_1024_open_files_and_dies_with_its_parent() {
+    if !python_available() {
+        return;
+    }
+    let project = Project::new();
+    project.file(
+        "api/limits.py",
+        r#"
+import ctypes, json, resource
+
+PR_GET_PDEATHSIG = 2
+
+# Read on the main thread while the module loads: the setting is per thread, and the kernel
+# looks at the main thread's when the parent dies (request threads start with none).
+signal = ctypes.c_int(0)
+ctypes.CDLL(None).prctl(PR_GET_PDEATHSIG, ctypes.byref(signal))
+
+def app(environ, start_response):
+    start_response("200 OK", [("content-type", "application/json")])
+    return [json.dumps({
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+        "pdeathsig": signal.value,
+    }).encode()]
+"#,
+    );
+    let instance = spawn(&project, "life-limits", "api/limits.py").await;
+    let reply = call(&instance, get("/api/limits")).await.json();
+    let own_hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .to_string();
+            line.split_whitespace().nth(4)?.parse::<u64>().ok()
+        })
+        .unwrap_or(u64::MAX);
+    let expected = 1024.min(own_hard);
+    assert_eq!(reply["nofile"], serde_json::json!([expected, expected]));
+    assert_eq!(reply["pdeathsig"], 9, "SIGKILL when eddy dies");
+}

@@ -1,0 +1,61 @@
+//! What an instance's process does between `fork` and `exec`, before any user code runs:
+//! join its memory cgroup (it writes `0`, "myself", to the cgroup's `cgroup.procs`), ask the
+//! kernel to kill it when eddy dies (so a `kill -9` of eddy leaves no instance behind), and
+//! cap its open files at the platform's 1,024 descriptors shared by its concurrent requests.
+//!
+//! The kernel sends the parent-death signal when the *thread* that forked the child ends, not
+//! only the process: instances are spawned from the async runtime's worker threads, which live
+//! as long as eddy's runtime does (never from `spawn_blocking` threads, which retire when idle).
+
+use std::fs::File;
+use std::io;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::Signal;
+
+/// File descriptors per instance, shared by all its concurrent invocations (the seeds' figure).
+pub(crate) const MAX_OPEN_FILES: u64 = 1024;
+
+/// The set-up of one child, prepared in the parent (nothing in the hook may allocate).
+#[derive(Debug)]
+pub(crate) struct ChildSetup {
+    /// The instance cgroup's `cgroup.procs`, opened for writing.
+    pub cgroup_procs: Option<File>,
+    /// `RLIMIT_NOFILE` for the child: [`MAX_OPEN_FILES`], or eddy's own hard limit if lower
+    /// (an unprivileged child cannot raise it).
+    pub open_files: u64,
+}
+
+impl ChildSetup {
+    pub(crate) fn new(cgroup_procs: Option<File>) -> Self {
+        let hard = getrlimit(Resource::RLIMIT_NOFILE).map_or(MAX_OPEN_FILES, |(_, hard)| hard);
+        Self {
+            cgroup_procs,
+            open_files: MAX_OPEN_FILES.min(hard),
+        }
+    }
+}
+
+/// Installs `setup` to run in the child between fork and exec.
+#[expect(
+    unsafe_code,
+    reason = "pre_exec is the only way to act between fork and exec; the hook makes three system calls and nothing else"
+)]
+pub(crate) fn install(command: &mut tokio::process::Command, setup: ChildSetup) {
+    // SAFETY: the closure runs in the forked child before exec. It only makes system calls
+    // that are async-signal-safe (write(2) on a descriptor the parent opened, prctl(2),
+    // setrlimit(2)); it allocates nothing and takes no lock. The file moves into the closure,
+    // so the descriptor stays open until the fork; it is closed in the parent when the command
+    // is dropped and in the child at exec (std opens files close-on-exec).
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(procs) = &setup.cgroup_procs {
+                nix::unistd::write(procs, b"0").map_err(io::Error::from)?;
+            }
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            setrlimit(Resource::RLIMIT_NOFILE, setup.open_files, setup.open_files)
+                .map_err(io::Error::from)?;
+            Ok(())
+        });
+    }
+}
