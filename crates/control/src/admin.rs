@@ -104,3 +104,28 @@ async fn authenticate(State(state): State<AdminState>, request: Request, next: N
         Err(error) => error.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every route of [`super::router`] has its entry in the OpenAPI file.
+    #[test]
+    fn every_route_is_documented_in_the_openapi_file() {
+        let source = include_str!("admin.rs");
+        let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+        let doc = include_str!("../../../docs/admin-api.yaml");
+        let mut routes: Vec<String> = code
+            .split("\"/v1/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(|rest| format!("/v1/{rest}"))
+            .collect();
+        routes.dedup();
+        assert!(routes.len() >= 16, "found only {routes:?}");
+        for route in routes {
+            assert!(
+                doc.contains(&format!("\n  {route}:\n")),
+                "{route} is missing from docs/admin-api.yaml"
+            );
+        }
+    }
+}
