@@ -48,6 +48,7 @@ pub fn family_of(runtime_id: &str) -> &str {
         ("rust", "rust"),
         ("edge", "edge"),
         ("wasm", "wasm"),
+        ("wasi-http", "wasm"),
     ];
     FAMILIES
         .iter()
