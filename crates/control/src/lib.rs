@@ -25,5 +25,6 @@ pub use cron::{Clock, CronEngine, CronRequest, Invoker, ManualClock, SystemClock
 pub use deploy::DeployError;
 pub use edge_config::EdgeConfigReplica;
 pub use model::*;
-pub use plane::{AliasError, ControlPlane, EnvError, OpenError, Settings, Upload};
+pub use plane::{AliasError, ControlPlane, EnvError, HostRoute, OpenError, Settings, Upload};
 pub use store::{EdgeConfigOp, SqliteStore, Store, StoreError, UsageScope};
+pub use usage::UsageMeter;

@@ -118,6 +118,17 @@ pub enum Upload<'a> {
     Directory(&'a Path),
 }
 
+/// What the gateway does with a request's `Host` ([`ControlPlane::route_host`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostRoute {
+    /// Serve this deployment (archived ones are unarchived by whoever serves them).
+    Serve(DeploymentRecord),
+    /// The project reached its usage cap: answer 503 `DEPLOYMENT_PAUSED`.
+    Paused(DeploymentRecord),
+    /// No such deployment or project, or a removed one: 404 `DEPLOYMENT_NOT_FOUND`.
+    NotFound,
+}
+
 /// Env var names the platform sets; users cannot override them.
 pub const SYSTEM_ENV: &[&str] = &[
     "VERCEL",
@@ -423,6 +434,19 @@ impl ControlPlane {
             None
         };
         Ok(record.filter(|r| r.state != DeploymentState::Removed))
+    }
+
+    /// [`ControlPlane::resolve_host`] with the project's pause: what the gateway does with a
+    /// request's `Host`.
+    pub fn route_host(&self, host: &str) -> Result<HostRoute, StoreError> {
+        let Some(record) = self.resolve_host(host)? else {
+            return Ok(HostRoute::NotFound);
+        };
+        if self.is_paused(&record.project)? {
+            Ok(HostRoute::Paused(record))
+        } else {
+            Ok(HostRoute::Serve(record))
+        }
     }
 
     /// Every env var a deployment's functions get: the project's vars as they were at deploy

@@ -54,6 +54,15 @@ pub enum UsageScope {
     Deployment(DeploymentId),
 }
 
+/// Usage of one function at one time, to add to its hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageEntry {
+    pub deployment: DeploymentId,
+    pub function: String,
+    pub at: DateTime<Utc>,
+    pub sample: UsageSample,
+}
+
 /// One claimed cron tick: the run to record and finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronClaim {
@@ -194,14 +203,8 @@ pub trait Store: Send + Sync {
     ) -> Result<EdgeConfigRecord, crate::edge_config::PatchError>;
 
     // --- usage ---
-    /// Adds `sample` to the hour bucket of `at`.
-    fn record_usage(
-        &self,
-        deployment: &DeploymentId,
-        function: &str,
-        at: DateTime<Utc>,
-        sample: &UsageSample,
-    ) -> Result<(), StoreError>;
+    /// Adds each entry's sample to the hour bucket of its time; all in one transaction.
+    fn record_usage(&self, entries: &[UsageEntry]) -> Result<(), StoreError>;
     /// Hour rows within `[from, to)`, oldest first.
     fn usage(
         &self,

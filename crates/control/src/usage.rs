@@ -2,11 +2,15 @@
 //! the per-project cap that pauses a project when reached (the gateway then answers 503
 //! `DEPLOYMENT_PAUSED` until the cap is raised or removed).
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 use crate::model::{DeploymentId, ProjectName, UsageCap, UsageRow, UsageSample};
 use crate::plane::ControlPlane;
-use crate::store::{StoreError, UsageScope};
+use crate::store::{StoreError, UsageEntry, UsageScope};
 
 /// Start of the calendar month (UTC) `at` falls in: the period a [`UsageCap`] counts.
 pub fn month_start(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -36,7 +40,100 @@ pub fn exceeds(cap: &UsageCap, usage: &UsageSample) -> bool {
             .is_some_and(|limit| usage.gb_seconds >= limit)
 }
 
+/// Collects usage in memory on the request path (a map insert under a short lock);
+/// [`ControlPlane::flush_usage`] writes it to the store in one transaction. Samples are
+/// attributed to the hour of the flush, so keep the flush interval short (seconds).
+#[derive(Debug, Default)]
+pub struct UsageMeter {
+    pending: Mutex<HashMap<(DeploymentId, String), UsageSample>>,
+}
+
+impl UsageMeter {
+    /// Adds what an invocation (or a batch) of `function` used.
+    pub fn add(&self, deployment: &DeploymentId, function: &str, sample: &UsageSample) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending
+            .entry((deployment.clone(), function.to_owned()))
+            .or_default()
+            .add(sample);
+    }
+
+    fn take(&self) -> HashMap<(DeploymentId, String), UsageSample> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts samples back after a failed flush, so none is lost.
+    fn restore(&self, taken: HashMap<(DeploymentId, String), UsageSample>) {
+        for ((deployment, function), sample) in taken {
+            self.add(&deployment, &function, &sample);
+        }
+    }
+}
+
 impl ControlPlane {
+    /// Writes what `meter` collected since the last flush (all or nothing: on an error the
+    /// samples stay in the meter for the next flush), then checks the caps of the projects
+    /// concerned. Returns the projects paused now.
+    pub fn flush_usage(&self, meter: &UsageMeter) -> Result<Vec<ProjectName>, StoreError> {
+        let taken = meter.take();
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = self.clock().now();
+        let entries: Vec<UsageEntry> = taken
+            .iter()
+            .map(|((deployment, function), sample)| UsageEntry {
+                deployment: deployment.clone(),
+                function: function.clone(),
+                at,
+                sample: *sample,
+            })
+            .collect();
+        if let Err(error) = self.store().record_usage(&entries) {
+            meter.restore(taken);
+            return Err(error);
+        }
+        let mut projects = BTreeSet::new();
+        for deployment in taken
+            .keys()
+            .map(|(deployment, _)| deployment)
+            .collect::<BTreeSet<_>>()
+        {
+            if let Some(record) = self.store().deployment(deployment)? {
+                projects.insert(record.project);
+            }
+        }
+        let mut paused = Vec::new();
+        for project in projects {
+            if self.check_cap(&project)? {
+                paused.push(project);
+            }
+        }
+        Ok(paused)
+    }
+
+    /// Flushes `meter` every `every` until `shutdown` ends, and once more then.
+    pub async fn run_usage_flush(
+        self: Arc<Self>,
+        meter: Arc<UsageMeter>,
+        every: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let stop = tokio::select! {
+                () = tokio::time::sleep(every) => false,
+                () = &mut shutdown => true,
+            };
+            if let Err(error) = self.flush_usage(&meter) {
+                tracing::warn!(%error, "usage flush failed; the samples are kept for the next one");
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
     /// Adds what an invocation (or a batch of them) used to the current hour; then, when the
     /// project has a cap, checks it and pauses the project when reached. Returns whether the
     /// project is paused now.
@@ -46,9 +143,13 @@ impl ControlPlane {
         function: &str,
         sample: &UsageSample,
     ) -> Result<bool, StoreError> {
-        let now = self.clock().now();
-        self.store()
-            .record_usage(deployment, function, now, sample)?;
+        let entry = UsageEntry {
+            deployment: deployment.clone(),
+            function: function.to_owned(),
+            at: self.clock().now(),
+            sample: *sample,
+        };
+        self.store().record_usage(&[entry])?;
         let Some(record) = self.store().deployment(deployment)? else {
             return Ok(false);
         };

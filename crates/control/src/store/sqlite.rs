@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::schema::{self, Migrated};
-use super::{CronClaim, EdgeConfigOp, Store, StoreError, UsageScope};
+use super::{CronClaim, EdgeConfigOp, Store, StoreError, UsageEntry, UsageScope};
 use crate::edge_config::PatchError;
 use crate::model::{
     CronRun, CronSpec, DeploymentId, DeploymentRecord, DeploymentState, EdgeConfigRecord,
     EnvSnapshot, EnvTarget, EnvType, EnvVar, LogQuery, LogRecord, Project, ProjectName, UsageCap,
-    UsageRow, UsageSample,
+    UsageRow,
 };
 
 /// The SQLite [`Store`].
@@ -593,14 +593,8 @@ impl Store for SqliteStore {
         super::edge_configs::patch(self, id, ops, now)
     }
 
-    fn record_usage(
-        &self,
-        deployment: &DeploymentId,
-        function: &str,
-        at: DateTime<Utc>,
-        sample: &UsageSample,
-    ) -> Result<(), StoreError> {
-        super::telemetry::record_usage(self, deployment, function, at, sample)
+    fn record_usage(&self, entries: &[UsageEntry]) -> Result<(), StoreError> {
+        super::telemetry::record_usage(self, entries)
     }
 
     fn usage(

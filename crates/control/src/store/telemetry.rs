@@ -4,7 +4,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use rusqlite::{Row, params};
 
 use super::sqlite::{SqliteStore, from_millis, millis, parse_text};
-use super::{StoreError, UsageScope};
+use super::{StoreError, UsageEntry, UsageScope};
 use crate::model::{DeploymentId, LogQuery, LogRecord, UsageRow, UsageSample};
 
 /// Start of the hour `at` falls in.
@@ -16,15 +16,9 @@ fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-pub(super) fn record_usage(
-    store: &SqliteStore,
-    deployment: &DeploymentId,
-    function: &str,
-    at: DateTime<Utc>,
-    sample: &UsageSample,
-) -> Result<(), StoreError> {
+pub(super) fn record_usage(store: &SqliteStore, entries: &[UsageEntry]) -> Result<(), StoreError> {
     store.write_sql(|tx| {
-        tx.execute(
+        let mut stmt = tx.prepare_cached(
             "INSERT INTO usage (deployment, function, bucket, invocations, active_cpu_ms, gb_seconds, edge_units, wall_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (deployment, function, bucket) DO UPDATE SET
@@ -33,18 +27,21 @@ pub(super) fn record_usage(
                 gb_seconds = gb_seconds + excluded.gb_seconds,
                 edge_units = edge_units + excluded.edge_units,
                 wall_ms = wall_ms + excluded.wall_ms",
-            params![
-                deployment.as_str(),
-                function,
-                millis(hour_bucket(at)),
+        )?;
+        for entry in entries {
+            let sample = &entry.sample;
+            stmt.execute(params![
+                entry.deployment.as_str(),
+                entry.function,
+                millis(hour_bucket(entry.at)),
                 saturating_i64(sample.invocations),
                 saturating_i64(sample.active_cpu_ms),
                 sample.gb_seconds,
                 saturating_i64(sample.edge_units),
                 saturating_i64(sample.wall_ms),
-            ],
-        )
-        .map(drop)
+            ])?;
+        }
+        Ok(())
     })
 }
 

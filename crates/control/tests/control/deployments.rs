@@ -5,7 +5,10 @@ use std::fs;
 use eddy_control::model::{
     EnvTarget, EnvType, Level, LogQuery, LogRecord, Target, UsageCap, UsageSample,
 };
-use eddy_control::{AliasError, DeployError, DeploymentState, EdgeConfigOp, Upload, UsageScope};
+use eddy_control::{
+    AliasError, DeployError, DeploymentState, EdgeConfigOp, HostRoute, Upload, UsageMeter,
+    UsageScope,
+};
 
 use super::support::{PORT, output_tar, plane_at, project, t, write_output};
 
@@ -442,12 +445,97 @@ fn usage_adds_up_per_hour_and_a_reached_cap_pauses_until_raised() {
         "160 ms reaches it"
     );
     assert!(plane.is_paused(&app).expect("paused"));
+    let route = plane.route_host("app.localhost:4321").expect("route");
+    assert!(
+        matches!(route, HostRoute::Paused(d) if d.id == deployed.id),
+        "a paused project is not served"
+    );
     let raised = UsageCap {
         active_cpu_ms: Some(1000),
         ..UsageCap::default()
     };
     assert!(!plane.set_usage_cap(&app, Some(raised)).expect("raise"));
     assert!(!plane.is_paused(&app).expect("unpaused"));
+    assert!(matches!(
+        plane.route_host("app.localhost").expect("route"),
+        HostRoute::Serve(_)
+    ));
+    assert_eq!(
+        plane.route_host("nope.localhost").expect("route"),
+        HostRoute::NotFound
+    );
+}
+
+#[test]
+fn the_usage_meter_batches_in_memory_and_a_flush_writes_and_checks_caps() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (plane, _) = plane_at(data.path(), t("2026-03-01T10:10:00Z"));
+    let app = project("app");
+    let deployed = plane
+        .deploy(
+            &app,
+            Target::Production,
+            Upload::Tar(&output_tar("v1", "[]")),
+        )
+        .expect("deploy");
+    plane
+        .set_usage_cap(
+            &app,
+            Some(UsageCap {
+                invocations: Some(100),
+                ..UsageCap::default()
+            }),
+        )
+        .expect("cap");
+    let meter = UsageMeter::default();
+    let one = UsageSample {
+        invocations: 1,
+        active_cpu_ms: 2,
+        gb_seconds: 0.25,
+        edge_units: 0,
+        wall_ms: 5,
+    };
+    for _ in 0..60 {
+        meter.add(&deployed.id, "api/hello", &one);
+    }
+    meter.add(&deployed.id, "api/other", &one);
+    let window = (t("2026-03-01T00:00:00Z"), t("2026-03-02T00:00:00Z"));
+    let scope = UsageScope::Deployment(deployed.id.clone());
+    assert!(
+        plane
+            .usage(&scope, window.0, window.1)
+            .expect("usage")
+            .is_empty(),
+        "nothing written before a flush"
+    );
+
+    assert!(
+        plane.flush_usage(&meter).expect("flush").is_empty(),
+        "61 invocations are under the cap"
+    );
+    let rows = plane.usage(&scope, window.0, window.1).expect("usage");
+    assert_eq!(rows.len(), 2);
+    let total = eddy_control::usage::total(&rows);
+    assert_eq!(
+        (total.invocations, total.active_cpu_ms, total.wall_ms),
+        (61, 122, 305)
+    );
+    assert!(plane.flush_usage(&meter).expect("empty flush").is_empty());
+    assert_eq!(
+        eddy_control::usage::total(&plane.usage(&scope, window.0, window.1).expect("usage"))
+            .invocations,
+        61
+    );
+
+    for _ in 0..40 {
+        meter.add(&deployed.id, "api/hello", &one);
+    }
+    assert_eq!(
+        plane.flush_usage(&meter).expect("flush"),
+        vec![app.clone()],
+        "101 reaches the cap"
+    );
+    assert!(plane.is_paused(&app).expect("paused"));
 }
 
 #[test]
