@@ -15,6 +15,7 @@
 mod assets;
 mod cgroup;
 mod child;
+mod health;
 mod instance;
 mod ipc;
 mod launcher;
@@ -28,6 +29,7 @@ use eddy_runtime::{BoxFuture, Instance, InstanceId, InstanceSpec, Runtime, Spawn
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
+pub use health::HealthCheck;
 pub use launcher::bun::BunConfig;
 pub use launcher::go::GoConfig;
 pub use launcher::node::NodeConfig;
@@ -41,6 +43,7 @@ use launcher::{Launch, Prepared};
 /// spawn.
 pub struct ProcessRuntime {
     inner: Arc<Inner>,
+    health: HealthCheck,
 }
 
 struct Inner {
@@ -55,7 +58,15 @@ impl ProcessRuntime {
                 launcher: Box::new(launcher),
                 prepared: OnceCell::new(),
             }),
+            health: HealthCheck::default(),
         }
+    }
+
+    /// Checks instances with `check` instead of the default (a ping every 10 s; killed after
+    /// 30 s, or the function's `maxDuration` if longer, without an answer).
+    pub fn with_health_check(mut self, check: HealthCheck) -> Self {
+        self.health = check;
+        self
     }
 }
 
@@ -78,6 +89,7 @@ impl Runtime for ProcessRuntime {
         id: InstanceId,
     ) -> BoxFuture<'static, Result<Arc<dyn Instance>, SpawnError>> {
         let inner = self.inner.clone();
+        let health = self.health.clone();
         let span = tracing::info_span!("spawn", function = %spec.function, instance = %id);
         Box::pin(
             async move {
@@ -89,7 +101,7 @@ impl Runtime for ProcessRuntime {
                 let env = launcher.env(&spec);
                 let command = launcher.command(prepared, &spec);
                 let timeout = launcher.spawn_timeout();
-                spawn::spawn(command, env, timeout, spec, id).await
+                spawn::spawn(command, env, timeout, health, spec, id).await
             }
             .instrument(span),
         )

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::cgroup::{Cgroups, InstanceCgroup};
 use crate::child::{self, ChildSetup};
+use crate::health::{self, HealthCheck};
 use crate::instance::ProcessInstance;
 use crate::ipc::{self, FrameReader, MAX_FRAME, Message};
 use crate::supervise::{self, FUNCTION_TARGET, Shared, Stream};
@@ -52,6 +53,7 @@ pub(crate) async fn spawn(
     (program, args): (std::path::PathBuf, Vec<std::ffi::OsString>),
     launcher_env: Vec<(String, String)>,
     timeout: Duration,
+    health: HealthCheck,
     spec: Arc<InstanceSpec>,
     id: InstanceId,
 ) -> Result<Arc<dyn Instance>, SpawnError> {
@@ -159,6 +161,13 @@ pub(crate) async fn spawn(
     let pid = child.id();
     let (signals, signals_rx) = mpsc::unbounded_channel();
     tokio::spawn(supervise::read_ipc(frames, shared.clone()));
+    tokio::spawn(health::watch(
+        health,
+        spec.max_duration,
+        port,
+        shared.clone(),
+        signals.downgrade(),
+    ));
     tokio::spawn(supervise::watch_exit(
         child,
         cgroup,

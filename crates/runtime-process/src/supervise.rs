@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     health: watch::Sender<Health>,
     requests: Mutex<RequestTags>,
     stderr_tail: Mutex<VecDeque<String>>,
+    /// Why eddy killed the instance, when it did (reported instead of the bare signal).
+    kill_reason: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -48,6 +50,7 @@ impl Shared {
             health: watch::Sender::new(Health::Ready),
             requests: Mutex::new(RequestTags::default()),
             stderr_tail: Mutex::new(VecDeque::new()),
+            kill_reason: Mutex::new(None),
         })
     }
 
@@ -85,6 +88,11 @@ impl Shared {
                 true
             }
         });
+    }
+
+    /// Records why eddy is about to kill the instance, for its exit reason.
+    pub(crate) fn kill_because(&self, reason: String) {
+        *lock(&self.kill_reason) = Some(reason);
     }
 
     /// Records the platform request id of invocation number `n`, to tag its output.
@@ -327,6 +335,9 @@ pub(crate) async fn watch_exit(
         }
     };
     let mut reason = exit_reason(&status);
+    if let Some(why) = lock(&shared.kill_reason).take() {
+        reason = why;
+    }
     if let Some(cgroup) = cgroup {
         if cgroup.oom_killed() {
             reason = format!(

@@ -146,3 +146,41 @@ def app(environ, start_response):
     assert_eq!(reply["nofile"], serde_json::json!([expected, expected]));
     assert_eq!(reply["pdeathsig"], 9, "SIGKILL when eddy dies");
 }
+
+#[tokio::test]
+async fn a_frozen_instance_fails_its_health_check_and_is_killed_while_a_live_one_is_not() {
+    if !python_available() {
+        return;
+    }
+    let project = Project::new();
+    project.file(
+        "api/ok.py",
+        "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n",
+    );
+    let runtime = crate::harness::runtime().with_health_check(eddy_runtime_process::HealthCheck {
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(300),
+        unhealthy_after: Duration::from_secs(1),
+    });
+    let spec = eddy_runtime::InstanceSpec {
+        max_duration: Duration::from_secs(1),
+        ..project.spec("life-frozen", "api/ok.py")
+    };
+    let frozen = crate::harness::must_spawn(&runtime, spec.clone()).await;
+    let live = crate::harness::must_spawn(&runtime, spec).await;
+    let pid = frozen.stats().pid.expect("a process instance has a pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    crate::harness::wait_health(
+        &frozen,
+        Duration::from_secs(10),
+        |h| matches!(h, Health::Exited { reason } if reason.contains("health check")),
+    )
+    .await;
+    // Pinged as often for as long, the live one still serves.
+    assert_eq!(*live.health().borrow(), Health::Ready);
+    assert_eq!(call(&live, get("/api/ok")).await.text(), "ok");
+}
