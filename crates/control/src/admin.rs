@@ -21,6 +21,7 @@ use axum::routing::{delete, get, patch, post, put};
 pub use errors::ApiError;
 
 use crate::cron::CronEngine;
+use crate::logs::LogSink;
 use crate::plane::ControlPlane;
 
 /// Largest deployment upload the API accepts: 512 MB.
@@ -32,11 +33,24 @@ pub struct AdminState {
     pub plane: Arc<ControlPlane>,
     /// `None` when crons are not run by this server (`POST .../crons/run` answers 503).
     pub crons: Option<Arc<CronEngine>>,
+    /// Where the server's runtime logs go first; `None` refuses `GET /v1/logs?follow=true`
+    /// with 503.
+    pub logs: Option<Arc<LogSink>>,
+}
+
+impl AdminState {
+    /// State with neither crons nor log following.
+    pub fn new(plane: Arc<ControlPlane>) -> Self {
+        Self {
+            plane,
+            crons: None,
+            logs: None,
+        }
+    }
 }
 
 /// The admin API under `/v1`.
-pub fn router(plane: Arc<ControlPlane>, crons: Option<Arc<CronEngine>>) -> Router {
-    let state = AdminState { plane, crons };
+pub fn router(state: AdminState) -> Router {
     let uploads = Router::new()
         .route("/v1/deployments", post(routes::create_deployment))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));

@@ -24,6 +24,7 @@ pub mod usage;
 pub use cron::{Clock, CronEngine, CronRequest, Invoker, ManualClock, SystemClock};
 pub use deploy::DeployError;
 pub use edge_config::EdgeConfigReplica;
+pub use logs::LogSink;
 pub use model::*;
 pub use plane::{AliasError, ControlPlane, EnvError, HostRoute, OpenError, Settings, Upload};
 pub use store::{EdgeConfigOp, SqliteStore, Store, StoreError, UsageScope};

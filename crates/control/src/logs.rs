@@ -1,9 +1,15 @@
 //! Runtime logs: lines of every deployment's functions (IPC `log` messages, stdout/stderr,
 //! request lines) with deployment, function, request id, level and time; queried by any of
 //! them; pruned after a retention period.
+//!
+//! On the request path lines go to a [`LogSink`]: buffered in memory and broadcast at once to
+//! followers (`eddy logs --follow`); [`ControlPlane::flush_logs`] stores the buffer in one
+//! transaction.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::broadcast;
 
 use crate::model::{LogQuery, LogRecord};
 use crate::plane::ControlPlane;
@@ -12,10 +18,116 @@ use crate::store::StoreError;
 /// How long lines are kept unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Lines a follower may fall behind by before it skips some.
+const FOLLOW_BUFFER: usize = 4096;
+
+/// Where runtime log lines go first. Cheap to call from the request path.
+#[derive(Debug)]
+pub struct LogSink {
+    pending: Mutex<Vec<LogRecord>>,
+    live: broadcast::Sender<LogRecord>,
+}
+
+impl Default for LogSink {
+    fn default() -> Self {
+        Self {
+            pending: Mutex::new(Vec::new()),
+            live: broadcast::channel(FOLLOW_BUFFER).0,
+        }
+    }
+}
+
+impl LogSink {
+    /// Buffers a line for the next flush and hands it to current followers.
+    pub fn push(&self, record: LogRecord) {
+        // No followers is the normal case: the send error only says so.
+        let _ = self.live.send(record.clone());
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record);
+    }
+
+    /// Lines pushed from now on (a follower that falls more than 4096 lines behind is told
+    /// how many it missed by `RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<LogRecord> {
+        self.live.subscribe()
+    }
+
+    fn take(&self) -> Vec<LogRecord> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn restore(&self, mut taken: Vec<LogRecord>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        taken.append(&mut pending);
+        *pending = taken;
+    }
+}
+
+impl LogQuery {
+    /// Whether a line passes this filter (`limit` aside): what followers see.
+    pub fn matches(&self, record: &LogRecord) -> bool {
+        self.deployment
+            .as_ref()
+            .is_none_or(|d| *d == record.deployment)
+            && self
+                .function
+                .as_ref()
+                .is_none_or(|f| record.function.as_ref() == Some(f))
+            && self
+                .request_id
+                .as_ref()
+                .is_none_or(|r| record.request_id.as_ref() == Some(r))
+            && self
+                .level
+                .is_none_or(|l| record.level.severity() >= l.severity())
+            && self.since.is_none_or(|since| record.time >= since)
+    }
+}
+
 impl ControlPlane {
     /// Stores a batch of lines in one transaction (all or none).
     pub fn append_logs(&self, records: &[LogRecord]) -> Result<(), StoreError> {
         self.store().append_logs(records)
+    }
+
+    /// Stores what `sink` buffered since the last flush, in one transaction; on an error the
+    /// lines stay in the sink for the next flush. Returns how many were stored.
+    pub fn flush_logs(&self, sink: &LogSink) -> Result<usize, StoreError> {
+        let taken = sink.take();
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        match self.store().append_logs(&taken) {
+            Ok(()) => Ok(taken.len()),
+            Err(error) => {
+                sink.restore(taken);
+                Err(error)
+            }
+        }
+    }
+
+    /// Flushes `sink` every `every` until `shutdown` ends, and once more then.
+    pub async fn run_log_flush(
+        self: Arc<Self>,
+        sink: Arc<LogSink>,
+        every: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let stop = tokio::select! {
+                () = tokio::time::sleep(every) => false,
+                () = &mut shutdown => true,
+            };
+            if let Err(error) = self.flush_logs(&sink) {
+                tracing::warn!(%error, "log flush failed; the lines are kept for the next one");
+            }
+            if stop {
+                return;
+            }
+        }
     }
 
     /// Lines matching `query`, oldest first.

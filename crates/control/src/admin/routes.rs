@@ -3,13 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use std::convert::Infallible;
+
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::{AdminState, ApiError};
 use crate::edge_config;
@@ -454,13 +459,18 @@ pub struct LogsQuery {
     level: Option<Level>,
     since: Option<DateTime<Utc>>,
     limit: Option<u32>,
+    #[serde(default)]
+    follow: bool,
 }
 
-/// `GET /v1/logs[?deployment&function&request_id&level&since&limit]`, oldest first.
+/// `GET /v1/logs[?deployment&function&request_id&level&since&limit&follow]`, oldest first.
+/// With `follow=true` the answer is NDJSON (one line per log line) that first holds the
+/// stored lines and then stays open with new ones as they come; a follower that falls
+/// behind gets `{"skipped": N}`.
 pub async fn logs(
     State(state): State<AdminState>,
     params: Result<Query<LogsQuery>, QueryRejection>,
-) -> Answer<Vec<LogRecord>> {
+) -> Result<Response, ApiError> {
     let params = query(params)?;
     let deployment = match params.deployment {
         Some(id) => Some(state.plane.deployment(&id)?.id),
@@ -474,5 +484,45 @@ pub async fn logs(
         since: params.since,
         limit: params.limit,
     };
-    Ok(Json(state.plane.logs(&filter)?))
+    if !params.follow {
+        return Ok(Json(state.plane.logs(&filter)?).into_response());
+    }
+    let Some(sink) = &state.logs else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "LOGS_FOLLOW_UNAVAILABLE",
+            "this server does not stream logs; query without follow",
+        ));
+    };
+    // Subscribe before reading the store so no line falls between the two.
+    let receiver = sink.subscribe();
+    let stored = state.plane.logs(&filter)?;
+    let head = stream::iter(
+        stored
+            .into_iter()
+            .map(|record| Ok::<_, Infallible>(ndjson(&record))),
+    );
+    let live = stream::unfold((receiver, filter), |(mut receiver, filter)| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(record) if filter.matches(&record) => {
+                    return Some((Ok(ndjson(&record)), (receiver, filter)));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(skipped)) => {
+                    let line = Bytes::from(format!("{{\"skipped\":{skipped}}}\n"));
+                    return Some((Ok(line), (receiver, filter)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let body = Body::from_stream(head.chain(live));
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+fn ndjson(record: &LogRecord) -> Bytes {
+    let mut line = serde_json::to_vec(record).expect("log records serialise");
+    line.push(b'\n');
+    line.into()
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use eddy_control::model::{Level, LogRecord, UsageSample};
-use eddy_control::{ControlPlane, admin};
+use eddy_control::{ControlPlane, LogSink, admin};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -18,6 +18,7 @@ struct Api {
     router: Router,
     token: String,
     plane: Arc<ControlPlane>,
+    sink: Arc<LogSink>,
     _data: tempfile::TempDir,
 }
 
@@ -33,8 +34,13 @@ impl Api {
             plane.init_admin_token().expect("token").is_none(),
             "the token is created once"
         );
+        let sink = Arc::new(LogSink::default());
         Self {
-            router: admin::router(plane.clone(), None),
+            router: admin::router(admin::AdminState {
+                logs: Some(sink.clone()),
+                ..admin::AdminState::new(plane.clone())
+            }),
+            sink,
             token,
             plane,
             _data: data,
@@ -405,4 +411,47 @@ async fn edge_config_usage_and_logs_routes_answer_what_the_plane_holds() {
     assert_eq!(logs[0]["message"], "boom");
     let (_, none) = api.get("/v1/logs?request_id=other").await;
     assert_eq!(none, json!([]));
+}
+
+#[tokio::test]
+async fn following_logs_streams_stored_lines_then_new_matching_ones() {
+    let api = Api::new();
+    let (_, deployed) = api
+        .upload("/v1/deployments?project=app", output_tar("v", "[]"))
+        .await;
+    let deployment = api
+        .plane
+        .deployment(deployed["id"].as_str().expect("id"))
+        .expect("deployment");
+    let line = |request: &str, level: Level| LogRecord {
+        deployment: deployment.id.clone(),
+        function: Some("api/hello".into()),
+        request_id: Some(request.into()),
+        level,
+        time: t("2026-03-01T10:00:00Z"),
+        message: format!("line of {request}"),
+    };
+    api.sink.push(line("stored", Level::Error));
+    assert_eq!(api.plane.flush_logs(&api.sink).expect("flush"), 1);
+
+    let request = Request::get("/v1/logs?follow=true&level=warn")
+        .header("authorization", format!("Bearer {}", api.token))
+        .body(Body::empty())
+        .expect("request");
+    let response = api.router.clone().oneshot(request).await.expect("router");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let mut body = response.into_body();
+    let mut next_line = async || {
+        let frame = body.frame().await.expect("a frame").expect("not an error");
+        let bytes = frame.into_data().expect("data");
+        serde_json::from_slice::<Value>(&bytes).expect("one JSON line")
+    };
+    assert_eq!(next_line().await["request_id"], "stored");
+    api.sink.push(line("quiet", Level::Info));
+    api.sink.push(line("live", Level::Error));
+    let live = tokio::time::timeout(std::time::Duration::from_secs(5), next_line())
+        .await
+        .expect("a live line");
+    assert_eq!(live["request_id"], "live", "the info line is filtered out");
 }
