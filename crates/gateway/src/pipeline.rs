@@ -316,12 +316,31 @@ impl Gateway {
                 record.cold = invoked.cold;
                 Ok(invoked.response)
             }
-            Err(failure) => Err(map_failure(function, failure)),
+            Err(failure) => Err(map_failure(function, pool.runtime(), failure)),
         }
     }
 }
 
-fn map_failure(function: &str, failure: InvokeFailure) -> GatewayError {
+/// Maps a pool's failure to the error page; Edge functions get their own codes
+/// (`EDGE_FUNCTION_INVOCATION_FAILED`/`_TIMEOUT`).
+fn map_failure(function: &str, runtime: &str, failure: InvokeFailure) -> GatewayError {
+    let error = map_any_failure(function, failure);
+    if runtime != "edge" {
+        return error;
+    }
+    match error {
+        GatewayError::FunctionFailed { function, detail } => {
+            GatewayError::EdgeFunctionFailed { function, detail }
+        }
+        GatewayError::FunctionTimeout { function, seconds } => GatewayError::EdgeFunctionTimeout {
+            function,
+            detail: format!("no response within {seconds}s"),
+        },
+        other => other,
+    }
+}
+
+fn map_any_failure(function: &str, failure: InvokeFailure) -> GatewayError {
     let function = function.to_string();
     match failure {
         InvokeFailure::Timeout { max_duration, .. } => GatewayError::FunctionTimeout {
@@ -339,6 +358,13 @@ fn map_failure(function: &str, failure: InvokeFailure) -> GatewayError {
         } => GatewayError::NoResponse {
             function,
             detail: reason,
+        },
+        InvokeFailure::Invoke {
+            source: InvokeError::TimedOut { waited },
+            ..
+        } => GatewayError::FunctionTimeout {
+            function,
+            seconds: waited.as_secs(),
         },
         other => GatewayError::FunctionFailed {
             function,

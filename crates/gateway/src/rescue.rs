@@ -24,6 +24,12 @@ pub enum GatewayError {
     FunctionFailed { function: String, detail: String },
     #[error("function {function}: exceeded maxDuration of {seconds}s")]
     FunctionTimeout { function: String, seconds: u64 },
+    /// An Edge function threw or returned no Response.
+    #[error("edge function {function}: {detail}")]
+    EdgeFunctionFailed { function: String, detail: String },
+    /// An Edge function did not start responding in time (25 s).
+    #[error("edge function {function}: {detail}")]
+    EdgeFunctionTimeout { function: String, detail: String },
     #[error("function {function}: no response: {detail}")]
     NoResponse { function: String, detail: String },
     #[error("function {function}: too many requests waiting for an instance ({detail})")]
@@ -45,6 +51,8 @@ impl GatewayError {
             Self::MalformedRequest { .. } => "MALFORMED_REQUEST_HEADER",
             Self::FunctionFailed { .. } => "FUNCTION_INVOCATION_FAILED",
             Self::FunctionTimeout { .. } => "FUNCTION_INVOCATION_TIMEOUT",
+            Self::EdgeFunctionFailed { .. } => "EDGE_FUNCTION_INVOCATION_FAILED",
+            Self::EdgeFunctionTimeout { .. } => "EDGE_FUNCTION_INVOCATION_TIMEOUT",
             Self::NoResponse { .. } => "NO_RESPONSE_FROM_FUNCTION",
             Self::Throttled { .. } => "FUNCTION_THROTTLED",
             Self::Routing { .. } => "TOO_MANY_FILESYSTEM_CHECKS",
@@ -59,8 +67,12 @@ impl GatewayError {
             Self::HeaderTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MalformedRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::FunctionFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::FunctionTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::FunctionFailed { .. } | Self::EdgeFunctionFailed { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::FunctionTimeout { .. } | Self::EdgeFunctionTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             Self::NoResponse { .. } | Self::Routing { .. } => StatusCode::BAD_GATEWAY,
             Self::Throttled { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -177,6 +189,22 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
         assert_eq!(body["error"]["code"], 504);
+    }
+
+    #[test]
+    fn edge_failures_carry_the_edge_codes() {
+        let failed = GatewayError::EdgeFunctionFailed {
+            function: "api/e".into(),
+            detail: "boom".into(),
+        };
+        assert_eq!(failed.code(), "EDGE_FUNCTION_INVOCATION_FAILED");
+        assert_eq!(failed.status(), 500);
+        let timeout = GatewayError::EdgeFunctionTimeout {
+            function: "api/e".into(),
+            detail: "no response within 25s".into(),
+        };
+        assert_eq!(timeout.code(), "EDGE_FUNCTION_INVOCATION_TIMEOUT");
+        assert_eq!(timeout.status(), 504);
     }
 
     #[tokio::test]

@@ -246,4 +246,9 @@ pub enum InvokeError {
     /// The function ended the invocation without a response: `NO_RESPONSE_FROM_FUNCTION`.
     #[error("function sent no response: {reason}")]
     NoResponse { reason: String },
+    /// The function did not start responding within the runtime's own first-byte deadline
+    /// (Edge: 25 s) and the runtime stopped it: a 504 (`EDGE_FUNCTION_INVOCATION_TIMEOUT` for
+    /// Edge functions, `FUNCTION_INVOCATION_TIMEOUT` otherwise).
+    #[error("function did not start responding within {waited:?}")]
+    TimedOut { waited: Duration },
 }

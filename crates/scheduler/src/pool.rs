@@ -140,6 +140,11 @@ impl Pool {
         &self.function
     }
 
+    /// The name of the runtime that starts this pool's instances (`node`, `edge`, ...).
+    pub fn runtime(&self) -> &'static str {
+        self.runtime.name()
+    }
+
     /// The pool's configuration, after normalization.
     pub fn config(&self) -> &PoolConfig {
         &self.config
