@@ -15,6 +15,7 @@ pub mod admin;
 pub mod cron;
 pub mod deploy;
 pub mod edge_config;
+pub mod lifecycle;
 pub mod logs;
 pub mod model;
 pub mod plane;

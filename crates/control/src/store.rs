@@ -205,6 +205,8 @@ pub trait Store: Send + Sync {
     // --- usage ---
     /// Adds each entry's sample to the hour bucket of its time; all in one transaction.
     fn record_usage(&self, entries: &[UsageEntry]) -> Result<(), StoreError>;
+    /// Start of the latest hour with usage of a deployment, if any.
+    fn last_usage(&self, deployment: &DeploymentId) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Hour rows within `[from, to)`, oldest first.
     fn usage(
         &self,

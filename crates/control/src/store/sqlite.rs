@@ -597,6 +597,19 @@ impl Store for SqliteStore {
         super::telemetry::record_usage(self, entries)
     }
 
+    fn last_usage(&self, deployment: &DeploymentId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let ms: Option<i64> = self.read(|conn| {
+            conn.query_row(
+                "SELECT MAX(bucket) FROM usage WHERE deployment = ?1",
+                [deployment.as_str()],
+                |r| r.get(0),
+            )
+        })?;
+        ms.map(from_millis)
+            .transpose()
+            .map_err(|e| self.sqlite_error(e))
+    }
+
     fn usage(
         &self,
         scope: &UsageScope,

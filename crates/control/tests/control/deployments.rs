@@ -596,3 +596,76 @@ fn log_retention_prunes_old_lines_and_queries_filter() {
         .expect("since");
     assert_eq!(since.len(), 1);
 }
+
+#[test]
+fn idle_deployments_are_archived_after_their_limit_and_come_back() {
+    use eddy_control::lifecycle::{PREVIEW_IDLE, PRODUCTION_IDLE};
+    let data = tempfile::tempdir().expect("tempdir");
+    let (plane, clock) = plane_at(data.path(), t("2026-03-01T10:00:00Z"));
+    let app = project("app");
+    let production = plane
+        .deploy(
+            &app,
+            Target::Production,
+            Upload::Tar(&output_tar("v1", "[]")),
+        )
+        .expect("prod");
+    let preview = plane
+        .deploy(&app, Target::Preview, Upload::Tar(&output_tar("p", "[]")))
+        .expect("preview");
+    let used = plane
+        .deploy(&app, Target::Preview, Upload::Tar(&output_tar("u", "[]")))
+        .expect("used");
+    clock.set(t("2026-03-02T20:00:00Z"));
+    plane
+        .record_invocation(&used.id, "api/hello", &UsageSample::default())
+        .expect("usage");
+
+    clock.set(t("2026-03-03T11:00:00Z"));
+    let ids = |list: Vec<eddy_control::DeploymentRecord>| {
+        list.into_iter().map(|d| d.id).collect::<Vec<_>>()
+    };
+    let idle = ids(plane
+        .archive_candidates(PRODUCTION_IDLE, PREVIEW_IDLE)
+        .expect("candidates"));
+    assert_eq!(
+        idle,
+        vec![preview.id.clone()],
+        "49 h idle preview only; production waits 2 weeks"
+    );
+
+    clock.set(t("2026-03-16T10:00:00Z"));
+    let idle = ids(plane
+        .archive_candidates(PRODUCTION_IDLE, PREVIEW_IDLE)
+        .expect("candidates"));
+    assert_eq!(idle.len(), 3);
+    assert!(idle.contains(&production.id));
+
+    let archived = plane.archive(preview.id.as_str()).expect("archive");
+    assert_eq!(archived.state, DeploymentState::Archived);
+    let ids_now = ids(plane
+        .archive_candidates(PRODUCTION_IDLE, PREVIEW_IDLE)
+        .expect("candidates"));
+    assert!(
+        !ids_now.contains(&preview.id),
+        "archived ones are not candidates again"
+    );
+    assert!(matches!(
+        plane
+            .route_host(&format!("{}.localhost", preview.id))
+            .expect("route"),
+        HostRoute::Serve(_)
+    ));
+    assert_eq!(
+        plane
+            .unarchive(preview.id.as_str())
+            .expect("unarchive")
+            .state,
+        DeploymentState::Ready
+    );
+    plane.remove(preview.id.as_str()).expect("remove");
+    assert!(
+        plane.archive(preview.id.as_str()).is_err(),
+        "a removed deployment is not archived"
+    );
+}
