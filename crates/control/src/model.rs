@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A deployment id: `dpl_` followed by 24 lowercase hex digits of a SHA-256 over the project,
-/// the target and the uploaded tree's manifest (so the same tree deployed twice to the same
-/// project and target is the same deployment).
+/// the target, the uploaded tree's manifest and the env snapshot (so the same tree deployed
+/// twice to the same project and target with the same env vars is the same deployment).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DeploymentId(String);

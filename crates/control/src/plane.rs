@@ -263,7 +263,7 @@ impl ControlPlane {
 
     /// Deploys an upload as a new immutable deployment (see [`crate::deploy`]). Returns the
     /// existing deployment when the same tree was deployed before to the same project and
-    /// target. With `Target::Production` the deployment is also promoted.
+    /// target with the same env vars. With `Target::Production` the deployment is also promoted.
     pub fn deploy(
         &self,
         project: &ProjectName,
@@ -277,15 +277,23 @@ impl ControlPlane {
             Upload::Directory(dir) => deploy::stage_dir(&deployments_dir, dir)?,
         };
         let crons = deploy::validate_output(staged.path())?;
+        let env = self.store.resolve_env(project, target.into())?;
+        // The address covers what the deployment runs with: the tree and the env snapshot
+        // (so a changed env var takes effect on the next deploy of the same tree).
         let mut address = Sha256::new();
         address.update(project.as_str().as_bytes());
         address.update([0]);
         address.update(target.as_str().as_bytes());
         address.update([0]);
         address.update(deploy::manifest_digest(staged.path())?);
+        for (key, value) in &env {
+            address.update(key.as_bytes());
+            address.update([0]);
+            address.update(value.as_bytes());
+            address.update([0]);
+        }
         let id = DeploymentId::from_digest(&address.finalize());
 
-        let env = self.store.resolve_env(project, target.into())?;
         let output_dir = deployments_dir.join(id.as_str());
         let record = DeploymentRecord {
             id: id.clone(),

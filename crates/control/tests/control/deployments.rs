@@ -383,6 +383,17 @@ fn secrets_are_hidden_from_listings_but_reach_the_deployment_with_system_vars() 
         plane.deployment_env(&deployed.id).expect("env")["MODE"],
         "fast"
     );
+    let again = plane
+        .deploy(&app, Target::Preview, Upload::Tar(&output_tar("v1", "[]")))
+        .expect("redeploy");
+    assert_ne!(
+        again.id, deployed.id,
+        "a changed env makes a new deployment"
+    );
+    assert_eq!(
+        plane.deployment_env(&again.id).expect("env")["MODE"],
+        "slow"
+    );
 }
 
 #[test]
