@@ -178,6 +178,26 @@ impl EdgeConfigReplica {
         Ok(())
     }
 
+    /// Reloads from `store` every `every` until `shutdown` ends: picks up writes made by
+    /// another process on the same store (this process's writes show at once).
+    pub async fn run_reload(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        every: std::time::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = &mut shutdown => return,
+            }
+            if let Err(error) = self.reload(store.as_ref()) {
+                tracing::warn!(%error, "edge config reload failed; serving the previous items");
+            }
+        }
+    }
+
     /// Puts one record (just written) into the replica.
     pub fn update(&self, record: &EdgeConfigRecord) {
         let snapshot = Arc::new(Snapshot::of(record));

@@ -6,8 +6,8 @@ use eddy_control::model::{
     EnvTarget, EnvType, Level, LogQuery, LogRecord, Target, UsageCap, UsageSample,
 };
 use eddy_control::{
-    AliasError, DeployError, DeploymentState, EdgeConfigOp, HostRoute, Upload, UsageMeter,
-    UsageScope,
+    AliasError, ControlPlane, DeployError, DeploymentState, EdgeConfigOp, HostRoute, Settings,
+    Upload, UsageMeter, UsageScope,
 };
 
 use super::support::{PORT, output_tar, plane_at, project, t, write_output};
@@ -678,5 +678,53 @@ fn idle_deployments_are_archived_after_their_limit_and_come_back() {
     assert!(
         plane.archive(preview.id.as_str()).is_err(),
         "a removed deployment is not archived"
+    );
+}
+
+#[test]
+fn opening_the_data_dir_sweeps_unfinished_uploads_and_orphan_trees() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let kept = {
+        let plane = ControlPlane::open(Settings::new(data.path(), 3000)).expect("open");
+        plane
+            .deploy(
+                &project("app"),
+                Target::Preview,
+                Upload::Tar(&output_tar("v1", "[]")),
+            )
+            .expect("deploy")
+    };
+    let deployments = data.path().join("deployments");
+    // What a crash leaves: a half-written upload, and a tree renamed into place whose row
+    // was never inserted.
+    write_output(
+        &deployments.join("upload.tmp-0123456789abcdef"),
+        "half",
+        "[]",
+    );
+    write_output(
+        &deployments.join("dpl_0123456789abcdef01234567"),
+        "orphan",
+        "[]",
+    );
+
+    let plane = ControlPlane::open(Settings::new(data.path(), 3000)).expect("reopen");
+    let mut left: Vec<String> = fs::read_dir(&deployments)
+        .expect("list")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    left.sort();
+    assert_eq!(left, vec![kept.id.to_string()]);
+    assert!(
+        plane
+            .resolve_host(&format!("{}.localhost", kept.id))
+            .expect("resolve")
+            .is_some()
     );
 }
