@@ -93,7 +93,34 @@ pub(crate) fn is_out_of_memory(message: &str) -> bool {
     message.contains("out of memory")
 }
 
+/// Whether an error message is QuickJS's interrupt (deadline reached or isolate killed).
+fn is_interrupted(message: &str) -> bool {
+    message.starts_with("interrupted") || message.starts_with("InternalError: interrupted")
+}
+
 impl LoopState {
+    /// The error for an invocation whose code threw `reason`: running out of memory crashes
+    /// the isolate, an interrupt is the deadline, anything else is the function's failure.
+    pub(crate) fn error_for(&mut self, invocation: u32, reason: String) -> InvokeError {
+        if is_out_of_memory(&reason) {
+            self.out_of_memory = true;
+            InvokeError::Crashed {
+                instance: self.instance,
+                reason: format!("edge function {} ran out of memory", self.function),
+            }
+        } else if is_interrupted(&reason) {
+            // The interrupt handler stopped the code at the invocation's deadline.
+            let waited = self
+                .invocations
+                .get(&invocation)
+                .map(|i| i.started.elapsed())
+                .unwrap_or_default();
+            InvokeError::TimedOut { waited }
+        } else {
+            InvokeError::Failed { reason }
+        }
+    }
+
     /// Sends the head of `invocation`; a second call is ignored.
     fn respond(&mut self, invocation: u32, response: http::Response<Body>) {
         if let Some(inv) = self.invocations.get_mut(&invocation)
@@ -303,15 +330,7 @@ fn install_invocation<'js>(
     let s = state.clone();
     native!(n, ctx, "fail", move |inv: u32, reason: String| {
         let mut st = s.borrow_mut();
-        let error = if is_out_of_memory(&reason) {
-            st.out_of_memory = true;
-            InvokeError::Crashed {
-                instance: st.instance,
-                reason: format!("edge function {} ran out of memory", st.function),
-            }
-        } else {
-            InvokeError::Failed { reason }
-        };
+        let error = st.error_for(inv, reason);
         st.finish(inv, Some(error));
     });
     Ok(())

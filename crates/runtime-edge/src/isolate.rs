@@ -71,6 +71,8 @@ struct Figures {
     execution_units: AtomicU64,
     memory_bytes: AtomicU64,
     killed: AtomicBool,
+    /// The runtime-wide execution unit counter.
+    runtime_units: Arc<AtomicU64>,
 }
 
 /// An Edge function instance: one isolate on its own thread.
@@ -97,6 +99,7 @@ pub(crate) async fn spawn(
     id: InstanceId,
     options: Arc<EdgeOptions>,
     cache: Arc<BytecodeCache>,
+    runtime_units: Arc<AtomicU64>,
 ) -> Result<Arc<dyn Instance>, SpawnError> {
     let started = Instant::now();
     let bundle = spec.root.join(&spec.handler);
@@ -115,7 +118,10 @@ pub(crate) async fn spawn(
     let (health_tx, health_rx) = watch::channel(Health::Ready);
     let (ready_tx, ready_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let figures = Arc::new(Figures::default());
+    let figures = Arc::new(Figures {
+        runtime_units,
+        ..Figures::default()
+    });
     let thread_figures = figures.clone();
     let thread_spec = spec.clone();
     std::thread::Builder::new()
@@ -439,11 +445,15 @@ impl Isolate {
             if let Err(e) = f(&ctx) {
                 let message = bytecode::describe(&ctx, e);
                 let mut st = state.borrow_mut();
-                if host::is_out_of_memory(&message) {
-                    st.out_of_memory = true;
-                }
-                if let Some(inv) = invocation {
-                    st.finish(inv, Some(InvokeError::Failed { reason: message }));
+                match invocation {
+                    Some(inv) => {
+                        let error = st.error_for(inv, message);
+                        st.finish(inv, Some(error));
+                    }
+                    None if host::is_out_of_memory(&message) => st.out_of_memory = true,
+                    None => {
+                        tracing::warn!(function = %st.function, "edge function error: {message}")
+                    }
                 }
             }
             while ctx.execute_pending_job() {}
@@ -457,10 +467,14 @@ impl Isolate {
             inv.cpu += cpu;
         }
         st.current = None;
+        let before = st.execution_units;
         st.settle(invocation, cpu);
         self.figures
             .execution_units
             .store(st.execution_units, Ordering::Relaxed);
+        self.figures
+            .runtime_units
+            .fetch_add(st.execution_units - before, Ordering::Relaxed);
         drop(st);
         let usage = self.rt.memory_usage();
         self.figures.memory_bytes.store(
@@ -503,19 +517,19 @@ impl Isolate {
             .collect();
         let function = st.function.clone();
         for (inv, before_first_byte) in expired {
-            let reason = if before_first_byte {
-                format!(
-                    "edge function {function} did not start responding within {:?} ({})",
-                    self.first_byte_timeout,
-                    crate::TIMEOUT_CODE
-                )
+            let error = if before_first_byte {
+                InvokeError::TimedOut {
+                    waited: self.first_byte_timeout,
+                }
             } else {
-                format!(
-                    "edge function {function} was still running at maxDuration {:?}",
-                    self.max_duration
-                )
+                InvokeError::Failed {
+                    reason: format!(
+                        "edge function {function} was still running at maxDuration {:?}",
+                        self.max_duration
+                    ),
+                }
             };
-            st.finish(inv, Some(InvokeError::Failed { reason }));
+            st.finish(inv, Some(error));
         }
         st.settle(None, Duration::ZERO);
     }

@@ -21,16 +21,13 @@ mod prelude;
 mod webapi;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use eddy_runtime::{BoxFuture, Instance, InstanceId, InstanceSpec, Runtime, SpawnError};
 
 pub use bytecode::CompileError;
 pub use isolate::EdgeInstance;
-
-/// The Vercel error code of an invocation that did not start responding in time; the timeout
-/// reason of `InvokeError::Failed` names it.
-pub const TIMEOUT_CODE: &str = "EDGE_FUNCTION_INVOCATION_TIMEOUT";
 
 /// Limits and switches of the Edge runtime; [`EdgeOptions::default`] is production's.
 #[derive(Debug, Clone)]
@@ -70,6 +67,7 @@ impl Default for EdgeOptions {
 pub struct EdgeRuntime {
     options: Arc<EdgeOptions>,
     cache: Arc<bytecode::BytecodeCache>,
+    units: Arc<AtomicU64>,
 }
 
 impl EdgeRuntime {
@@ -78,7 +76,14 @@ impl EdgeRuntime {
         Self {
             options: Arc::new(options),
             cache,
+            units: Arc::default(),
         }
+    }
+
+    /// Execution units used by all isolates of this runtime so far: per invocation, its CPU
+    /// time in 50 ms units, rounded up (at least one). Vercel bills Edge CPU in these units.
+    pub fn execution_units(&self) -> u64 {
+        self.units.load(Ordering::Relaxed)
     }
 }
 
@@ -103,6 +108,7 @@ impl Runtime for EdgeRuntime {
             id,
             self.options.clone(),
             self.cache.clone(),
+            self.units.clone(),
         ))
     }
 }

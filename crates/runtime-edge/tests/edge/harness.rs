@@ -1,8 +1,6 @@
 //! Shared harness: writes a bundle, spawns isolates through the `Runtime` trait, sends real
 //! `http::Request`s.
 
-#![allow(dead_code, reason = "each test file uses part of the harness")]
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +23,8 @@ pub fn options() -> EdgeOptions {
 }
 
 pub struct Function {
-    pub dir: tempfile::TempDir,
+    /// Kept so the bundle outlives the test.
+    pub _dir: tempfile::TempDir,
     pub spec: Arc<InstanceSpec>,
 }
 
@@ -56,7 +55,7 @@ pub fn function_with(
         max_duration,
         options: serde_json::Value::Null,
     });
-    Function { dir, spec }
+    Function { _dir: dir, spec }
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -142,4 +141,77 @@ pub async fn eval(code: &str) -> String {
     let reply = call(&instance, "GET", "/api/eval", None).await;
     instance.kill();
     reply.body
+}
+
+pub mod server {
+    //! A loopback HTTP server counting concurrently open requests.
+
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    pub struct Server {
+        pub port: u16,
+        max: Arc<AtomicUsize>,
+    }
+
+    impl Server {
+        pub fn max_open(&self) -> usize {
+            self.max.load(Ordering::SeqCst)
+        }
+    }
+
+    impl std::fmt::Display for Server {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "http://127.0.0.1:{}", self.port)
+        }
+    }
+
+    pub async fn start() -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let (o, m) = (open.clone(), max.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (o, m) = (o.clone(), m.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (o, m) = (o.clone(), m.clone());
+                        async move {
+                            let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                            m.fetch_max(now, Ordering::SeqCst);
+                            if req.uri().path() == "/slow" {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            o.fetch_sub(1, Ordering::SeqCst);
+                            let body = format!("{} {}", req.method(), req.uri().path());
+                            Ok::<_, Infallible>(
+                                hyper::Response::builder()
+                                    .header("x-served", "yes")
+                                    .body(Full::new(Bytes::from(body)))
+                                    .expect("valid"),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Server { port, max }
+    }
 }

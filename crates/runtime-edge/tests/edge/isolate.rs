@@ -1,14 +1,12 @@
 //! Isolates end to end through the `Runtime` trait: handler shapes, errors, streaming,
 //! waitUntil, isolation, concurrency.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use eddy_runtime::{Health, InvokeError};
 use http_body_util::BodyExt;
 
-use support::*;
+use crate::harness::*;
 
 #[tokio::test]
 async fn default_export_answers_a_request() {
@@ -227,8 +225,17 @@ async fn stats_report_cpu_time_and_kill_ends_the_isolate() {
     );
     let instance = spawn(&f).await;
     call(&instance, "GET", "/api/cpu", None).await;
-    let cpu = instance.stats().cpu_time.expect("measured");
+    // The figures are updated when the turn that sent the response ends.
+    let mut cpu = Duration::ZERO;
+    for _ in 0..50 {
+        cpu = instance.stats().cpu_time.expect("measured");
+        if cpu > Duration::from_millis(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(cpu > Duration::from_millis(1), "cpu {cpu:?}");
+
     instance.kill();
     let mut health = instance.health();
     tokio::time::timeout(
@@ -256,4 +263,41 @@ async fn process_env_shows_only_the_function_env() {
         call(&instance, "GET", "/api/env", None).await.body,
         r#"{"GREETING":"hi"}"#
     );
+}
+
+#[tokio::test]
+async fn cpu_time_is_counted_in_fifty_millisecond_execution_units() {
+    let f = function(
+        "api/burn",
+        "exports.default = (req) => {
+           const ms = Number(new URL(req.url).searchParams.get('ms'));
+           const until = performance.now() + ms;
+           while (performance.now() < until) {}
+           return new Response('done');
+         };",
+    );
+    let runtime = eddy_runtime_edge::EdgeRuntime::new(options());
+    let instance =
+        eddy_runtime::Runtime::spawn(&runtime, f.spec.clone(), eddy_runtime::InstanceId(900))
+            .await
+            .expect("starts");
+    let units_after = |at_least: u64| {
+        let runtime = &runtime;
+        async move {
+            // The figure lands when the turn that sent the response ends.
+            for _ in 0..50 {
+                if runtime.execution_units() >= at_least {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            runtime.execution_units()
+        }
+    };
+    call(&instance, "GET", "/?ms=1", None).await;
+    assert_eq!(units_after(1).await, 1, "a short invocation costs one unit");
+    call(&instance, "GET", "/?ms=300", None).await;
+    // 300 ms of busy waiting is at least 100 ms of CPU even on a loaded machine: 2+ units.
+    let units = units_after(3).await;
+    assert!((3..=8).contains(&units), "units {units}");
 }

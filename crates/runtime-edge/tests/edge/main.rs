@@ -1,0 +1,5 @@
+//! Edge isolates end to end through the `Runtime` trait, with real `http::Request`s.
+
+mod harness;
+mod isolate;
+mod limits;
