@@ -3,3 +3,4 @@
 mod harness;
 mod isolate;
 mod limits;
+mod webapi;
