@@ -13,6 +13,10 @@
 //! `run_due` only ever looks at the latest tick; older ones are skipped, as a cron daemon
 //! that was off would. Ticks from before the deployment became production never run.
 
+mod gateway;
+
+pub use gateway::GatewayInvoker;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

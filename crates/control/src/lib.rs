@@ -22,7 +22,7 @@ pub mod plane;
 pub mod store;
 pub mod usage;
 
-pub use cron::{Clock, CronEngine, CronRequest, Invoker, ManualClock, SystemClock};
+pub use cron::{Clock, CronEngine, CronRequest, GatewayInvoker, Invoker, ManualClock, SystemClock};
 pub use deploy::DeployError;
 pub use edge_config::EdgeConfigReplica;
 pub use logs::LogSink;
