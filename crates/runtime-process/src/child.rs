@@ -1,5 +1,5 @@
 //! What an instance's process does between `fork` and `exec`, before any user code runs:
-//! join its memory cgroup (it writes `0`, "myself", to the cgroup's `cgroup.procs`), ask the
+//! join its cgroups (it writes `0`, "myself", to the cgroup's `cgroup.procs`), ask the
 //! kernel to kill it when eddy dies (so a `kill -9` of eddy leaves no instance behind), and
 //! cap its open files at the platform's 1,024 descriptors shared by its concurrent requests.
 //!
@@ -19,15 +19,15 @@ pub(crate) const MAX_OPEN_FILES: u64 = 1024;
 /// The set-up of one child, prepared in the parent (nothing in the hook may allocate).
 #[derive(Debug)]
 pub(crate) struct ChildSetup {
-    /// The instance cgroup's `cgroup.procs`, opened for writing.
-    pub cgroup_procs: Option<File>,
+    /// The instance cgroups' `cgroup.procs` files, opened for writing.
+    pub cgroup_procs: Vec<File>,
     /// `RLIMIT_NOFILE` for the child: [`MAX_OPEN_FILES`], or eddy's own hard limit if lower
     /// (an unprivileged child cannot raise it).
     pub open_files: u64,
 }
 
 impl ChildSetup {
-    pub(crate) fn new(cgroup_procs: Option<File>) -> Self {
+    pub(crate) fn new(cgroup_procs: Vec<File>) -> Self {
         let hard = getrlimit(Resource::RLIMIT_NOFILE).map_or(MAX_OPEN_FILES, |(_, hard)| hard);
         Self {
             cgroup_procs,
@@ -49,7 +49,7 @@ pub(crate) fn install(command: &mut tokio::process::Command, setup: ChildSetup) 
     // is dropped and in the child at exec (std opens files close-on-exec).
     unsafe {
         command.pre_exec(move || {
-            if let Some(procs) = &setup.cgroup_procs {
+            for procs in &setup.cgroup_procs {
                 nix::unistd::write(procs, b"0").map_err(io::Error::from)?;
             }
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;

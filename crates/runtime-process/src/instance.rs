@@ -18,6 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, watch};
 
+use crate::cgroup::InstanceCgroup;
 use crate::stats;
 use crate::supervise::Shared;
 
@@ -40,6 +41,8 @@ pub(crate) struct ProcessInstance {
     client: Client<HttpConnector, Body>,
     port: u16,
     pid: Option<u32>,
+    /// Where the instance's CPU and memory are accounted, when it has cgroups.
+    cgroup: Option<Arc<InstanceCgroup>>,
     cold_start: Duration,
     signals: mpsc::UnboundedSender<Signal>,
     next_request: AtomicU64,
@@ -50,6 +53,7 @@ impl ProcessInstance {
         shared: Arc<Shared>,
         port: u16,
         pid: Option<u32>,
+        cgroup: Option<Arc<InstanceCgroup>>,
         cold_start: Duration,
         signals: mpsc::UnboundedSender<Signal>,
     ) -> Self {
@@ -65,6 +69,7 @@ impl ProcessInstance {
             client,
             port,
             pid,
+            cgroup,
             cold_start,
             signals,
             next_request: AtomicU64::new(1),
@@ -111,8 +116,19 @@ impl Instance for ProcessInstance {
         InstanceStats {
             pid: self.pid,
             cold_start: self.cold_start,
-            cpu_time: pid.and_then(stats::cpu_time),
-            memory_bytes: pid.and_then(stats::memory_bytes),
+            // The cgroup counts every process of the instance; /proc only the main one.
+            cpu_time: self
+                .cgroup
+                .as_ref()
+                .filter(|_| alive)
+                .and_then(|c| c.cpu_time())
+                .or_else(|| pid.and_then(stats::cpu_time)),
+            memory_bytes: self
+                .cgroup
+                .as_ref()
+                .filter(|_| alive)
+                .and_then(|c| c.memory_bytes())
+                .or_else(|| pid.and_then(stats::memory_bytes)),
         }
     }
 

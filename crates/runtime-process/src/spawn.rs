@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::cgroup::{Cgroups, InstanceCgroup};
+use crate::cgroup::{Cgroups, InstanceCgroup, Limits};
 use crate::child::{self, ChildSetup};
 use crate::health::{self, HealthCheck};
 use crate::instance::ProcessInstance;
@@ -90,8 +90,9 @@ pub(crate) async fn spawn(
         .process_group(0);
     // Declared before the child: on an early return the child is reaped first, then its cgroup
     // removed.
-    let (cgroup, procs) = limit_memory(&spec, id).unzip();
-    child::install(&mut command, ChildSetup::new(procs));
+    let (cgroup, procs) = limit_resources(&spec, id).unzip();
+    child::install(&mut command, ChildSetup::new(procs.unwrap_or_default()));
+    let cgroup = cgroup.map(Arc::new);
     let mut child = command
         .spawn()
         .map_err(|source| io_error(explain_spawn_error(&spec.root, source)))?;
@@ -170,7 +171,7 @@ pub(crate) async fn spawn(
     ));
     tokio::spawn(supervise::watch_exit(
         child,
-        cgroup,
+        cgroup.clone(),
         signals_rx,
         shared.clone(),
     ));
@@ -185,22 +186,26 @@ pub(crate) async fn spawn(
         "instance ready"
     );
     Ok(Arc::new(ProcessInstance::new(
-        shared, port, pid, cold_start, signals,
+        shared, port, pid, cgroup, cold_start, signals,
     )))
 }
 
-/// A cgroup of its own for the instance, limited to the function's memory, where the machine
-/// allows (see [`crate::cgroup`]), with its `cgroup.procs` for the child to join it. Without
-/// one the instance still starts.
-fn limit_memory(spec: &InstanceSpec, id: InstanceId) -> Option<(InstanceCgroup, std::fs::File)> {
+/// Cgroups of its own for the instance, limited to the function's memory and its size's
+/// vCPUs (see [`crate::cgroup`]), with the `cgroup.procs` files the child writes itself into.
+/// Where the machine has none the instance still starts, without limits.
+fn limit_resources(
+    spec: &InstanceSpec,
+    id: InstanceId,
+) -> Option<(InstanceCgroup, Vec<std::fs::File>)> {
     let cgroups = Cgroups::get()?;
+    let limits = Limits::for_memory(spec.memory_mb);
     let created = cgroups
-        .create(&format!("i{}", id.0), spec.memory_mb)
-        .and_then(|cgroup| Ok((cgroup.procs_file()?, cgroup)));
+        .create(&format!("i{}", id.0), limits)
+        .and_then(|cgroup| Ok((cgroup.procs_files()?, cgroup)));
     match created {
         Ok((procs, cgroup)) => Some((cgroup, procs)),
         Err(error) => {
-            tracing::warn!(name: "cgroups", function = %spec.function, instance = %id, "the memory limit of {} MB is not enforced for this instance: {error}", spec.memory_mb);
+            tracing::warn!(name: "cgroups", function = %spec.function, instance = %id, "the limits of this instance ({limits:?}) are not enforced: {error}");
             None
         }
     }

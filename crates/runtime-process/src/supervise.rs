@@ -318,7 +318,7 @@ fn is_rust_panic(line: &str) -> bool {
 /// process is killed.
 pub(crate) async fn watch_exit(
     mut child: Child,
-    cgroup: Option<InstanceCgroup>,
+    cgroup: Option<Arc<InstanceCgroup>>,
     mut signals: mpsc::UnboundedReceiver<Signal>,
     shared: Arc<Shared>,
 ) {
@@ -347,7 +347,7 @@ pub(crate) async fn watch_exit(
             tracing::error!(target: FUNCTION_TARGET, function = %shared.function, instance = %shared.id, "out of memory: the instance used its whole {} MB and was killed; raise `memory` in vercel.json or use less", cgroup.limit_mb());
         }
         // Removing it may wait for leftover processes to be reaped.
-        let _ = tokio::task::spawn_blocking(move || drop(cgroup)).await;
+        let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
     }
     tracing::info!(name: "exit", function = %shared.function, instance = %shared.id, "instance {reason}");
     shared.exited(reason);

@@ -10,6 +10,7 @@
 mod failures;
 mod harness;
 mod lifecycle;
+mod limits;
 mod logs;
 mod shapes;
 mod streaming;
