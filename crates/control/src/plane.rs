@@ -171,9 +171,7 @@ impl ControlPlane {
         })?;
         let store = Arc::new(SqliteStore::open_in(&settings.data_dir)?);
         let plane = Self::with_store(store, settings, Arc::new(SystemClock))?;
-        plane
-            .sweep_deployments_dir()
-            .map_err(|source| OpenError::Io { path: dir, source })?;
+        plane.sweep_deployments_dir()?;
         Ok(plane)
     }
 
@@ -210,22 +208,28 @@ impl ControlPlane {
         &self.edge_configs
     }
 
-    fn sweep_deployments_dir(&self) -> std::io::Result<()> {
-        for entry in fs::read_dir(self.settings.deployments_dir())? {
-            let entry = entry?;
+    /// Removes what a crash can leave under `deployments/`: unfinished uploads, and trees
+    /// without a row (or of removed deployments). A store error stops the sweep rather than
+    /// risk deleting a live tree.
+    fn sweep_deployments_dir(&self) -> Result<(), OpenError> {
+        let dir = self.settings.deployments_dir();
+        let io = |source| OpenError::Io {
+            path: dir.clone(),
+            source,
+        };
+        for entry in fs::read_dir(&dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let orphan = match DeploymentId::parse(&name) {
                 Some(id) => self
                     .store
-                    .deployment(&id)
-                    .ok()
-                    .flatten()
+                    .deployment(&id)?
                     .is_none_or(|d| d.state == DeploymentState::Removed),
                 None => name.contains(TMP_MARKER),
             };
             if orphan {
                 tracing::info!(dir = %entry.path().display(), "removing unfinished deployment dir");
-                fs::remove_dir_all(entry.path())?;
+                fs::remove_dir_all(entry.path()).map_err(io)?;
             }
         }
         Ok(())
