@@ -13,9 +13,11 @@
 //! Python and Ruby the project's files (without `.vercel/`, `.git/` and other dot entries at
 //! the root, `public/`, and the output itself; Python and Ruby also without `node_modules/`)
 //! plus the build products the plan made (the TypeScript bundle at its cache path, Python's
-//! vendored dependencies as `_vendor/`, Ruby's bundle as `_bundle/`). No file tracing: every
-//! function gets the whole project, hard-linked where the filesystem allows. `includeFiles`
-//! adds files (also from excluded places), `excludeFiles` removes them.
+//! vendored dependencies as `_vendor/`, Ruby's bundle as `_bundle/`). Every function gets the
+//! whole project, hard-linked where the filesystem allows; Node functions also get the packages
+//! they import from a parent folder's `node_modules`, traced by `@vercel/nft` when it is
+//! installed (`trace`). `includeFiles` adds files (also from excluded places), `excludeFiles`
+//! removes them.
 //!
 //! The tree is written into `<out>.tmp-<random>` beside `out` and renamed over it at the end,
 //! so a failed build leaves the previous output untouched. The build cache is the plan's: an
@@ -30,6 +32,7 @@ use crate::plan::Plan;
 
 mod files;
 mod function;
+mod trace;
 
 use files::{Tally, list, place, read_error, write, write_error};
 
@@ -43,6 +46,8 @@ pub struct OutputSummary {
     /// One entry per function, in path order.
     pub functions: Vec<FunctionSummary>,
     pub elapsed: Duration,
+    /// Worth telling the user, not failing the build for (e.g. packages not traced).
+    pub warnings: Vec<String>,
 }
 
 /// One function folder written.
@@ -284,6 +289,7 @@ fn write_tree(
         static_bytes: statics.bytes,
         functions,
         elapsed: Duration::ZERO,
+        warnings: context.warnings,
     })
 }
 

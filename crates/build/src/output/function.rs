@@ -2,6 +2,7 @@
 //! `.vc-config.json` (what goes in per runtime: see the parent module's docs).
 
 use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use eddy_config::{FunctionSpec, ProjectConfig};
 use globset::{GlobBuilder, GlobMatcher};
 
 use super::files::{Tally, list, place, read_error, relative, write};
+use super::trace;
 use super::{FunctionSummary, Target, WriteOutputError};
 use crate::plan::Plan;
 
@@ -65,6 +67,10 @@ pub(super) struct Context<'a> {
     without_node_modules: OnceCell<Vec<(String, PathBuf)>>,
     /// For `includeFiles`: everything but `.git/`, `.vercel/` and the output.
     everything: OnceCell<Vec<(String, PathBuf)>>,
+    /// Per Node function, the files it imports from outside the project (see `trace`).
+    outside: Traced,
+    /// Said once for the whole output, e.g. that packages outside the project were not traced.
+    pub(super) warnings: Vec<String>,
 }
 
 impl<'a> Context<'a> {
@@ -76,6 +82,7 @@ impl<'a> Context<'a> {
         vercel_path: &'a Path,
     ) -> Result<Self, WriteOutputError> {
         let public = project.join("public");
+        let (outside, warnings) = trace_outside(project, plan);
         Ok(Self {
             project,
             target,
@@ -86,6 +93,8 @@ impl<'a> Context<'a> {
             with_node_modules: OnceCell::new(),
             without_node_modules: OnceCell::new(),
             everything: OnceCell::new(),
+            outside,
+            warnings,
         })
     }
 
@@ -115,6 +124,12 @@ impl<'a> Context<'a> {
             }
             Kind::Node | Kind::Edge => {
                 self.place_project(&dir, true, &excluded, &mut tally)?;
+                for (rel, file) in self.outside.get(&spec.path).into_iter().flatten() {
+                    let to = dir.join(rel);
+                    if !to.exists() {
+                        place(file, &to, &mut tally)?;
+                    }
+                }
                 self.place_built(spec, &spec.handler, &dir, &mut tally)?
             }
             Kind::Python => {
@@ -338,6 +353,60 @@ impl<'a> Context<'a> {
             "bundlePath": format!("{}{RUBY_BUNDLE}", "../".repeat(depth)),
         });
         write(&dir.join(&spec.handler), &manifest.to_string(), tally)
+    }
+}
+
+/// Per function path, `(path inside the function folder, file)` of what it needs from outside.
+type Traced = BTreeMap<String, Vec<(String, PathBuf)>>;
+
+/// Traces every Node and Edge function of `plan` with `@vercel/nft` for the files they import
+/// from outside `project`. Without the tracer, or when it fails, functions get the project's
+/// files only, and a warning says so when a parent folder has packages they may need.
+fn trace_outside(project: &Path, plan: &Plan) -> (Traced, Vec<String>) {
+    let node: Vec<&FunctionSpec> = plan
+        .deployment
+        .functions
+        .values()
+        .filter(|spec| matches!(Kind::of(&spec.runtime), Kind::Node | Kind::Edge))
+        .collect();
+    if node.is_empty() {
+        return (BTreeMap::new(), Vec::new());
+    }
+    let Some(nft) = trace::locate_nft(project) else {
+        let parent_packages = project
+            .ancestors()
+            .skip(1)
+            .map(|dir| dir.join("node_modules"))
+            .find(|dir| dir.is_dir());
+        let warnings = parent_packages
+            .map(|dir| {
+                format!(
+                    "packages in {} are not copied into Node functions: @vercel/nft, which finds the ones they import, is not installed (`npm install --save-dev @vercel/nft`)",
+                    dir.display()
+                )
+            })
+            .into_iter()
+            .collect();
+        return (BTreeMap::new(), warnings);
+    };
+    let entries: Vec<PathBuf> = node
+        .iter()
+        .map(|spec| spec.root.join(&spec.handler))
+        .collect();
+    match trace::outside_files(&nft, project, &entries) {
+        Ok(lists) => (
+            node.iter()
+                .map(|spec| spec.path.clone())
+                .zip(lists)
+                .collect(),
+            Vec::new(),
+        ),
+        Err(error) => (
+            BTreeMap::new(),
+            vec![format!(
+                "Node functions get only the project's files: {error}"
+            )],
+        ),
     }
 }
 
