@@ -60,6 +60,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
             function.elapsed.as_secs_f64() * 1000.0
         ),
     })?;
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
     println!(
         "  static: {} files, {}",
         summary.static_files,

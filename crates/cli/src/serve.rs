@@ -2,7 +2,7 @@
 //! `vercel build`) with the gateway and runtimes of `eddy dev`, without watching or rebuilding.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use eddy_config::read_output;
-use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults};
+use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
+use eddy_runtime_process::{BunConfig, ProcessRuntime};
 use eddy_scheduler::InstanceIds;
 
 use crate::dev::{bind, display_addr, parse_listen, runtimes, shutdown_signal};
@@ -76,7 +77,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::new(
         deployment,
         broken,
-        &runtimes(),
+        &serve_runtimes(),
         &defaults,
         &Arc::new(InstanceIds::default()),
     )?;
@@ -94,4 +95,33 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(target: "eddy::serve", "shutting down: draining instances");
     gateway.retire().await;
     Ok(())
+}
+
+/// `eddy dev`'s runtimes, except that Bun is also looked for beside eddy: in dev it comes from
+/// the project's `node_modules`, which an output tree does not carry.
+fn serve_runtimes() -> Runtimes {
+    let runtimes = runtimes();
+    match bun_beside_eddy() {
+        Some(bun) => runtimes.with(
+            "bun",
+            Arc::new(ProcessRuntime::bun(BunConfig {
+                bun: Some(bun),
+                ..BunConfig::default()
+            })),
+        ),
+        None => runtimes,
+    }
+}
+
+/// `node_modules/.bin/bun` in a parent of the eddy binary, unless `bun` is on `PATH`.
+fn bun_beside_eddy() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("bun").is_file()));
+    if on_path {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .map(|dir| dir.join(Path::new("node_modules/.bin/bun")))
+        .find(|bun| bun.is_file())
 }

@@ -48,6 +48,9 @@ async fn failed_probes(eddy: &Eddy, name: &str) -> Vec<String> {
     assert!(!probes.is_empty(), "{name} has no probes");
     let mut failures = Vec::new();
     for (i, probe) in probes.iter().enumerate() {
+        if let Some(ms) = probe["delayMs"].as_u64() {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let reply = eddy.send(build_request(eddy, probe)).await;
         if let Err(error) = check(probe, &reply) {
             failures.push(format!(
@@ -64,7 +67,17 @@ async fn failed_probes(eddy: &Eddy, name: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn built_outputs_answer_like_eddy_dev_after_the_project_is_gone() {
     let mut failures = Vec::new();
-    for name in ["node-shapes", "python-handler", "output-include-files"] {
+    // Fixtures whose answers do not depend on being in development (VERCEL_ENV) or on files
+    // beside a Go binary (Vercel ships Go functions as the binary plus includeFiles).
+    for name in [
+        "node-shapes",
+        "node-routing",
+        "bun-basic",
+        "python-handler",
+        "python-asgi",
+        "ruby-gems",
+        "output-include-files",
+    ] {
         let (_place, out) = build_elsewhere(name);
         let eddy = Eddy::serve_output(&out);
         failures.extend(failed_probes(&eddy, name).await);
@@ -97,6 +110,23 @@ async fn include_files_reach_the_function_and_exclude_files_stay_out() {
     let files = eddy.get("/api/files").await.json();
     assert_eq!(files["data/message.txt"], true, "{files}");
     assert_eq!(files["data/draft.secret"], false, "{files}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_from_a_parent_node_modules_travel_with_node_functions() {
+    // The fixture imports @vercel/functions from the repository's node_modules, above it.
+    if !repo_root().join("node_modules/@vercel/nft").is_dir() {
+        println!("skipped: @vercel/nft is not installed (run ./x setup)");
+        return;
+    }
+    let (_place, out) = build_elsewhere("node-vercel-functions");
+    let package = "functions/api/context.func/node_modules/@vercel/functions/package.json";
+    assert!(out.join(package).is_file(), "{package} was not traced");
+    let eddy = Eddy::serve_output(&out);
+    let context = eddy.get("/api/context").await;
+    assert_eq!(context.status, 200, "{}\n{}", context.text(), eddy.logs());
+    // A served output is a production deployment.
+    assert_eq!(context.json()["env"], "production", "{}", context.text());
 }
 
 #[test]
