@@ -4,14 +4,14 @@
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_runtime::{Body, BoxError, empty_body};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::admit::Slot;
 
@@ -30,13 +30,24 @@ pub struct MaxDurationExceeded {
 
 /// A response body that holds its invocation's slot until the body ends, fails or is dropped,
 /// and ends with [`MaxDurationExceeded`] if it is still streaming at the deadline.
+///
+/// The deadline is kept by a watchdog task, not by polling: a client that stops reading stops
+/// hyper from polling the body, and the instance's slot must still come back at `maxDuration`.
 pub(crate) struct SlotBody {
+    state: Arc<Mutex<SlotState>>,
+    watchdog: tokio::task::JoinHandle<()>,
+    function: Arc<str>,
+    max_duration: Duration,
+}
+
+struct SlotState {
     inner: Body,
     /// `None` once the body is over: the slot has been given back.
     slot: Option<Slot>,
-    deadline: Pin<Box<Sleep>>,
-    function: Arc<str>,
-    max_duration: Duration,
+    /// Set by the watchdog; the next poll reports [`MaxDurationExceeded`] once.
+    timed_out: bool,
+    /// The task polling the body, woken when the watchdog ends it.
+    waker: Option<std::task::Waker>,
 }
 
 impl SlotBody {
@@ -47,15 +58,61 @@ impl SlotBody {
         function: Arc<str>,
         max_duration: Duration,
     ) -> Body {
-        SlotBody {
+        let state = Arc::new(Mutex::new(SlotState {
             inner,
             slot: Some(slot),
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            timed_out: false,
+            waker: None,
+        }));
+        let watchdog = tokio::spawn({
+            let state = Arc::downgrade(&state);
+            let function = function.clone();
+            async move {
+                tokio::time::sleep_until(deadline).await;
+                let Some(state) = state.upgrade() else {
+                    return;
+                };
+                let mut state = lock_slot(&state);
+                let Some(slot) = state.slot.take() else {
+                    return;
+                };
+                tracing::warn!(
+                    name: "invoke",
+                    function = %function,
+                    instance = %slot.id,
+                    max_duration_ms = max_duration.as_millis() as u64,
+                    "response body cut off at maxDuration"
+                );
+                // Dropping the instance's body cancels the invocation on the instance; dropping
+                // the slot gives it back, whether or not the client is still reading.
+                state.inner = empty_body();
+                drop(slot);
+                state.timed_out = true;
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
+            }
+        });
+        SlotBody {
+            state,
+            watchdog,
             function,
             max_duration,
         }
         .boxed_unsync()
     }
+}
+
+impl Drop for SlotBody {
+    fn drop(&mut self) {
+        self.watchdog.abort();
+    }
+}
+
+fn lock_slot(state: &Mutex<SlotState>) -> std::sync::MutexGuard<'_, SlotState> {
+    // Polled only under this lock; a panic inside a poll leaves it as usable as any body
+    // whose poll panicked.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl http_body::Body for SlotBody {
@@ -67,41 +124,42 @@ impl http_body::Body for SlotBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let Some(slot) = &this.slot else {
-            return Poll::Ready(None);
-        };
-        if this.deadline.as_mut().poll(cx).is_ready() {
-            tracing::warn!(
-                name: "invoke",
-                function = %this.function,
-                instance = %slot.id,
-                max_duration_ms = this.max_duration.as_millis() as u64,
-                "response body cut off at maxDuration"
-            );
-            // Dropping the instance's body cancels the invocation on the instance.
-            this.inner = empty_body();
-            this.slot = None;
+        let mut state = lock_slot(&this.state);
+        if state.timed_out {
+            state.timed_out = false;
             return Poll::Ready(Some(Err(Box::new(MaxDurationExceeded {
                 function: this.function.to_string(),
                 max_duration: this.max_duration,
             }))));
         }
-        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if state.slot.is_none() {
+            return Poll::Ready(None);
+        }
+        let state = &mut *state;
+        let frame = match Pin::new(&mut state.inner).poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                state.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        };
         if !matches!(frame, Some(Ok(_))) {
-            this.slot = None;
+            state.slot = None;
         }
         Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.slot.is_none() || self.inner.is_end_stream()
+        let state = lock_slot(&self.state);
+        !state.timed_out && (state.slot.is_none() || state.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.slot.is_none() {
+        let state = lock_slot(&self.state);
+        if state.slot.is_none() {
             SizeHint::with_exact(0)
         } else {
-            self.inner.size_hint()
+            state.inner.size_hint()
         }
     }
 }

@@ -300,6 +300,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_body_nobody_reads_gives_its_slot_back_at_max_duration() {
+        let runtime = FakeRuntime::new(Duration::from_millis(10));
+        let mut cfg = config(1, 1);
+        cfg.max_duration = Duration::from_secs(1);
+        let pool = pool(&runtime, cfg);
+        // A client that stopped reading: the body is held, never polled.
+        let unread = pool
+            .invoke(invocation("/stream/100/1000", ""))
+            .await
+            .expect("admitted");
+        sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            runtime.instance(0).running(),
+            0,
+            "cancelled on the instance"
+        );
+        assert_eq!(pool.snapshot().instances[0].in_flight, 0);
+        // The only slot of the only instance serves the next request.
+        let next = call(&pool, "/sleep/0").await.expect("the slot came back");
+        assert_eq!(next.instance, runtime.instance(0).id());
+        // If the client reads again, it learns why the body ended.
+        let mut body = unread.response.into_body();
+        let error = body.frame().await.expect("a frame").expect_err("the error");
+        assert!(error.downcast_ref::<MaxDurationExceeded>().is_some());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn refused_invocation_is_retried_once_on_another_instance_with_its_body() {
         let runtime = FakeRuntime::new(Duration::from_millis(10));
         let pool = pool(&runtime, config(10, 5));
