@@ -113,9 +113,29 @@ impl Drop for Staged {
     }
 }
 
+/// Most bytes an upload may unpack to: 2 GiB (a gzip bomb stops here).
+pub const MAX_UNPACKED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// Unpacks a tar (gzipped when it starts with the gzip magic) into a new staging dir.
 /// Entries must be files, directories or symlinks that stay inside the tree.
 pub fn stage_tar(deployments_dir: &Path, body: &[u8]) -> Result<Staged, DeployError> {
+    stage_tar_within(deployments_dir, body, MAX_UNPACKED_BYTES)
+}
+
+/// Whether an unpack error is the server's (disk full, permissions), not the upload's.
+fn is_storage_error(error: &io::Error) -> bool {
+    use io::ErrorKind::{PermissionDenied, QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+    matches!(
+        error.kind(),
+        StorageFull | QuotaExceeded | ReadOnlyFilesystem | PermissionDenied
+    )
+}
+
+fn stage_tar_within(
+    deployments_dir: &Path,
+    body: &[u8],
+    max_bytes: u64,
+) -> Result<Staged, DeployError> {
     let staged = Staged::create(deployments_dir)?;
     let reader: Box<dyn Read + '_> = if body.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(body))
@@ -125,6 +145,7 @@ pub fn stage_tar(deployments_dir: &Path, body: &[u8]) -> Result<Staged, DeployEr
     let malformed = |reason: String| DeployError::MalformedUpload { reason };
     let mut archive = tar::Archive::new(reader);
     let mut count = 0usize;
+    let mut unpacked_bytes = 0u64;
     for entry in archive.entries().map_err(|e| malformed(e.to_string()))? {
         let mut entry = entry.map_err(|e| malformed(e.to_string()))?;
         let path = entry
@@ -145,9 +166,22 @@ pub fn stage_tar(deployments_dir: &Path, body: &[u8]) -> Result<Staged, DeployEr
                 path.display()
             )));
         }
-        let unpacked = entry
-            .unpack_in(staged.path())
-            .map_err(|e| malformed(format!("{}: {e}", path.display())))?;
+        unpacked_bytes = unpacked_bytes.saturating_add(entry.header().size().unwrap_or(0));
+        if unpacked_bytes > max_bytes {
+            return Err(malformed(format!(
+                "it unpacks to more than {max_bytes} bytes"
+            )));
+        }
+        let unpacked = entry.unpack_in(staged.path()).map_err(|e| {
+            if is_storage_error(&e) {
+                DeployError::Io {
+                    path: staged.path().join(&path),
+                    source: e,
+                }
+            } else {
+                malformed(format!("{}: {e}", path.display()))
+            }
+        })?;
         if !unpacked {
             return Err(malformed(format!(
                 "{} points outside the tree",
@@ -414,6 +448,19 @@ mod tests {
     }
 
     #[test]
+    fn an_upload_that_unpacks_beyond_the_limit_is_refused() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let body = tar_of(&[
+            ("config.json", r#"{"version":3}"#),
+            ("static/big.bin", &"x".repeat(600)),
+        ]);
+        let error = stage_tar_within(data.path(), &body, 500).expect_err("over the limit");
+        assert!(error.to_string().contains("more than 500 bytes"), "{error}");
+        assert_eq!(fs::read_dir(data.path()).expect("list").count(), 0);
+        stage_tar_within(data.path(), &body, 1000).expect("under the limit");
+    }
+
+    #[test]
     fn garbage_and_escaping_symlinks_are_refused_without_leftovers() {
         let data = tempfile::tempdir().expect("tempdir");
         let error = stage_tar(data.path(), b"definitely not a tar archive").expect_err("garbage");
@@ -430,6 +477,19 @@ mod tests {
         );
         assert!(check_link(Path::new("functions/a.func"), Path::new("b.func")).is_ok());
         assert!(check_link(Path::new("a"), Path::new("/etc")).is_err());
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder
+            .append_link(&mut header, "static/escape", "../../../../etc")
+            .expect("append link");
+        let body = builder.into_inner().expect("tar");
+        let error = stage_tar(data.path(), &body).expect_err("escaping link");
+        assert!(
+            error.to_string().contains("points outside the tree"),
+            "{error}"
+        );
         assert_eq!(
             fs::read_dir(data.path()).expect("list").count(),
             0,
