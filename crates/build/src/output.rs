@@ -14,10 +14,10 @@
 //! the root, `public/`, and the output itself; Python and Ruby also without `node_modules/`)
 //! plus the build products the plan made (the TypeScript bundle at its cache path, Python's
 //! vendored dependencies as `_vendor/`, Ruby's bundle as `_bundle/`). Every function gets the
-//! whole project, hard-linked where the filesystem allows; Node functions also get the packages
-//! they import from a parent folder's `node_modules`, traced by `@vercel/nft` when it is
-//! installed (`trace`). `includeFiles` adds files (also from excluded places), `excludeFiles`
-//! removes them.
+//! whole project (sources copied, packages and build products hard-linked where possible: see
+//! `files`); Node functions also get the packages they import from a parent folder's
+//! `node_modules`, traced by `@vercel/nft` when it is installed (`trace`). `includeFiles` adds
+//! files (also from excluded places), `excludeFiles` removes them.
 //!
 //! The tree is written into `<out>.tmp-<random>` beside `out` and renamed over it at the end,
 //! so a failed build leaves the previous output untouched. The build cache is the plan's: an

@@ -1,6 +1,11 @@
-//! Placing files into the output: a hard link when source and output share a filesystem (no
-//! bytes copied, and the output stays valid when the project is moved or deleted), a copy
-//! otherwise. Also the walk that lists a folder's files.
+//! Placing files into the output, and the walk that lists a folder's files.
+//!
+//! The user's own files are copied: editors often rewrite a file in place, which would change
+//! a hard-linked output too. Installed packages and build products (anything under a
+//! `node_modules` or `.vercel` folder: the plan's bundles, binaries, vendored dependencies)
+//! are replaced, never rewritten, by the tools that make them, so they are hard-linked when
+//! source and output share a filesystem: no bytes copied, and the output still stands when
+//! the project is moved or deleted.
 
 use std::path::{Path, PathBuf};
 
@@ -15,14 +20,14 @@ pub(super) struct Tally {
     pub bytes: u64,
 }
 
-/// Puts `from` at `to` (parents created): hard link first, copy when linking fails (another
-/// filesystem, or a file system without links). Symlinks are followed: the output holds content.
+/// Puts `from` at `to` (parents created): a hard link for packages and build products when the
+/// filesystem allows one, else a copy. Symlinks are followed: the output holds content.
 pub(super) fn place(from: &Path, to: &Path, tally: &mut Tally) -> Result<(), WriteOutputError> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(write_error(parent))?;
     }
     let metadata = std::fs::metadata(from).map_err(read_error(from))?;
-    if std::fs::hard_link(from, to).is_err() {
+    if !(linkable(from) && std::fs::hard_link(from, to).is_ok()) {
         std::fs::copy(from, to).map_err(|source| WriteOutputError::Write {
             file: to.to_path_buf(),
             source,
@@ -31,6 +36,12 @@ pub(super) fn place(from: &Path, to: &Path, tally: &mut Tally) -> Result<(), Wri
     tally.files += 1;
     tally.bytes += metadata.len();
     Ok(())
+}
+
+/// Whether `file` is a package or build product (see the module docs).
+fn linkable(file: &Path) -> bool {
+    file.components()
+        .any(|c| c.as_os_str() == "node_modules" || c.as_os_str() == ".vercel")
 }
 
 /// Writes `text` to `to` (parents created).
@@ -120,6 +131,31 @@ mod tests {
         std::fs::remove_file(&from).expect("remove");
         assert_eq!(std::fs::read_to_string(&to).expect("read"), "content");
         assert_eq!((tally.files, tally.bytes), (1, 7));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sources_are_copied_and_packages_linked() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let source = tmp.path().join("api/a.js");
+        let package = tmp.path().join("node_modules/p/index.js");
+        for file in [&source, &package] {
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(file, "v1").expect("write");
+        }
+        let mut tally = Tally::default();
+        let out = tmp.path().join("out");
+        place(&source, &out.join("api/a.js"), &mut tally).expect("placed");
+        place(&package, &out.join("p.js"), &mut tally).expect("placed");
+        // An editor saving in place must not change the output.
+        std::fs::write(&source, "v2").expect("rewrite in place");
+        assert_eq!(
+            std::fs::read_to_string(out.join("api/a.js")).expect("read"),
+            "v1"
+        );
+        let ino = |file: &Path| std::fs::metadata(file).expect("metadata").ino();
+        assert_eq!(ino(&package), ino(&out.join("p.js")), "packages are linked");
     }
 
     #[cfg(unix)]
