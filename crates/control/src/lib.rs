@@ -27,6 +27,8 @@ pub use deploy::DeployError;
 pub use edge_config::EdgeConfigReplica;
 pub use logs::LogSink;
 pub use model::*;
-pub use plane::{AliasError, ControlPlane, EnvError, HostRoute, OpenError, Settings, Upload};
+pub use plane::{
+    AliasError, ControlPlane, EnvError, HostRoute, LoadError, OpenError, Settings, Upload,
+};
 pub use store::{EdgeConfigOp, SqliteStore, Store, StoreError, UsageScope};
 pub use usage::UsageMeter;

@@ -86,6 +86,19 @@ pub enum AliasError {
     Store(#[from] StoreError),
 }
 
+/// Why a deployment could not be loaded for serving.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("deployment {id}: its tree cannot be read: {source}")]
+    Output {
+        id: DeploymentId,
+        #[source]
+        source: eddy_config::OutputError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why an env var edit was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -459,6 +472,28 @@ impl ControlPlane {
         } else {
             Ok(HostRoute::Serve(record))
         }
+    }
+
+    /// Reads a deployment's tree as the server runs it: the Build Output read by
+    /// [`eddy_config::read_output`], the deployment id set, and every function's env made of
+    /// the project's vars (the deploy-time snapshot), then the function's own `.vc-config.json`
+    /// `environment`, then the system vars, each layer overriding the one before.
+    pub fn load(&self, record: &DeploymentRecord) -> Result<eddy_config::Output, LoadError> {
+        let mut output =
+            eddy_config::read_output(&record.output_dir).map_err(|source| LoadError::Output {
+                id: record.id.clone(),
+                source,
+            })?;
+        output.deployment.id = record.id.to_string();
+        let project_env = self.store.deployment_env(&record.id)?;
+        let system_env = self.system_env(record)?;
+        for function in output.deployment.functions.values_mut() {
+            let mut env = project_env.clone();
+            env.append(&mut function.env);
+            env.extend(system_env.clone());
+            function.env = env;
+        }
+        Ok(output)
     }
 
     /// Every env var a deployment's functions get: the project's vars as they were at deploy

@@ -383,6 +383,19 @@ fn secrets_are_hidden_from_listings_but_reach_the_deployment_with_system_vars() 
         plane.deployment_env(&deployed.id).expect("env")["MODE"],
         "fast"
     );
+    let served = plane.load(&deployed).expect("load");
+    assert_eq!(served.deployment.id, deployed.id.as_str());
+    let function_env = &served.deployment.functions["api/hello"].env;
+    assert_eq!(
+        function_env["TOKEN"], "hidden",
+        "project vars reach the function"
+    );
+    assert_eq!(
+        function_env["MODE"], "build",
+        ".vc-config.json environment overrides project vars"
+    );
+    assert_eq!(function_env["FROM_BUILD"], "1");
+    assert_eq!(function_env["VERCEL_ENV"], "preview", "system vars are set");
     let again = plane
         .deploy(&app, Target::Preview, Upload::Tar(&output_tar("v1", "[]")))
         .expect("redeploy");

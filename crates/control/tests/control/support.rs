@@ -32,7 +32,7 @@ pub fn write_output(dir: &Path, marker: &str, crons: &str) {
     write("static/index.html", &format!("<h1>{marker}</h1>"));
     write(
         "functions/api/hello.func/.vc-config.json",
-        r#"{"runtime":"nodejs20.x","handler":"index.js","launcherType":"Nodejs"}"#,
+        r#"{"runtime":"nodejs20.x","handler":"index.js","launcherType":"Nodejs","environment":{"FROM_BUILD":"1","MODE":"build"}}"#,
     );
     write(
         "functions/api/hello.func/index.js",
