@@ -92,6 +92,9 @@ struct ConfigJson {
     crons: Option<Vec<Cron>>,
     #[serde(default)]
     deployment_id: Option<String>,
+    /// Static file renames (`cleanUrls` output): not applied yet, noted.
+    #[serde(default)]
+    overrides: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Reads the Build Output tree at `dir` (the folder holding `config.json`).
@@ -162,6 +165,13 @@ pub fn read_output(dir: &Path) -> Result<Output, OutputError> {
         errors: Vec::new(),
         notes: Vec::new(),
     };
+    let overrides = config.overrides.map_or(0, |map| map.len());
+    if overrides > 0 {
+        output.notes.push(format!(
+            "{}: {overrides} static `overrides` (renamed paths, content types) are not applied yet; those files serve at their own names",
+            config_path.display()
+        ));
+    }
     let functions = dir.join("functions");
     if functions.is_dir() {
         walk_functions(&functions, &functions, &mut output)?;
@@ -406,6 +416,20 @@ mod tests {
         let output = read_output(dir.path()).expect("reads");
         assert_eq!(output.deployment.static_root, None);
         assert!(output.deployment.functions.is_empty());
+    }
+
+    #[test]
+    fn static_overrides_are_noted() {
+        let dir = tree(&[(
+            "config.json",
+            r#"{"version":3,"overrides":{"about.html":{"path":"about"}}}"#,
+        )]);
+        let output = read_output(dir.path()).expect("reads");
+        assert!(
+            output.notes[0].contains("1 static `overrides`"),
+            "{:?}",
+            output.notes
+        );
     }
 
     #[test]
