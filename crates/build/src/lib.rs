@@ -12,6 +12,7 @@
 
 mod compile;
 mod detect;
+mod edge;
 mod output;
 mod plan;
 mod transpile;

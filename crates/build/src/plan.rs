@@ -280,11 +280,12 @@ fn handlers(
 ) -> Vec<Option<String>> {
     let jobs: Vec<Job> = ready
         .iter()
-        .filter(|(d, _)| d.language == Language::TypeScript)
-        .map(|(d, _)| Job {
+        .filter(|(d, code)| d.language == Language::TypeScript || is_edge(code))
+        .map(|(d, code)| Job {
             function: d.path.clone(),
             source_rel: d.source_rel.clone(),
             source: d.source.clone(),
+            edge: is_edge(code),
         })
         .collect();
     let mut outputs = if jobs.is_empty() {
@@ -302,7 +303,7 @@ fn handlers(
     let mut compiled = compile_all(project, options, ready).into_iter();
     ready
         .iter()
-        .map(|(detected, _)| {
+        .map(|(detected, code)| {
             if compile::has_step(detected.language) {
                 return match compiled.next().flatten()? {
                     Ok(handler) => Some(handler),
@@ -316,7 +317,7 @@ fn handlers(
                     }
                 };
             }
-            if detected.language != Language::TypeScript {
+            if detected.language != Language::TypeScript && !is_edge(code) {
                 return Some(detected.source_rel.clone());
             }
             match outputs.next()? {
@@ -332,6 +333,11 @@ fn handlers(
             }
         })
         .collect()
+}
+
+/// Edge functions are bundled whole for the edge runtime (`edge`).
+fn is_edge(code: &CodeConfig) -> bool {
+    code.runtime == Some(eddy_config::CodeRuntime::Edge)
 }
 
 /// Runs the language build steps (Go, Rust, Python, Ruby) of every function that has one, in

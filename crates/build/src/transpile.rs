@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::edge;
+
 /// How many esbuild processes run at once.
 const PARALLEL: usize = 4;
 
@@ -58,6 +60,8 @@ pub(crate) struct Job {
     /// The `.ts` file, relative to the project, `/`-separated.
     pub source_rel: String,
     pub source: PathBuf,
+    /// An Edge function: bundled whole for the edge runtime (see `edge`).
+    pub edge: bool,
 }
 
 /// Where esbuild wrote a function: the module to run.
@@ -138,12 +142,30 @@ struct Paths {
 
 fn start(job: &Job, esbuild: &Path, project: &Path, cache_dir: &Path) -> Started {
     let base = cache_dir.join(&job.function);
+    let module_suffix = if job.edge {
+        edge::BUNDLE_SUFFIX
+    } else {
+        ".mjs"
+    };
     let paths = Paths {
-        module: with_suffix(&base, ".mjs"),
+        module: with_suffix(&base, module_suffix),
         metafile: with_suffix(&base, ".meta.json"),
         stamp: with_suffix(&base, ".stamp"),
     };
-    let args = arguments(job, project, &paths);
+    let args = if job.edge {
+        match edge::write_shims(cache_dir) {
+            Ok(shims) => edge::arguments(&job.source_rel, &paths.module, &paths.metafile, &shims),
+            Err(source) => {
+                return Started::Done(Err(TranspileError::Cache {
+                    file: job.source.clone(),
+                    dir: cache_dir.to_path_buf(),
+                    source,
+                }));
+            }
+        }
+    } else {
+        arguments(job, project, &paths)
+    };
     let args_line = args.join("\u{0}");
     if is_fresh(&paths, &args_line, project) {
         return Started::Done(Ok(Output {
@@ -205,9 +227,12 @@ fn finish(started: Started) -> Result<Output, TranspileError> {
         })?;
     if !output.status.success() {
         let _ = std::fs::remove_file(&paths.stamp);
-        let stderr = String::from_utf8_lossy(&output.stderr)
+        let mut stderr = String::from_utf8_lossy(&output.stderr)
             .trim_end()
             .to_owned();
+        if job.edge {
+            stderr = edge::explain(stderr);
+        }
         return Err(TranspileError::Failed {
             function: job.function,
             file: job.source,
@@ -354,6 +379,7 @@ mod tests {
             function: "api/a".into(),
             source_rel: "api/a.ts".into(),
             source: PathBuf::from("/p/api/a.ts"),
+            edge: false,
         };
         let results = transpile_all(&[job], None, Path::new("/p"), Path::new("/p/.vercel/eddy"));
         let message = match &results[..] {
