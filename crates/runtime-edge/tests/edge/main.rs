@@ -1,5 +1,6 @@
 //! Edge isolates end to end through the `Runtime` trait, with real `http::Request`s.
 
+mod build;
 mod harness;
 mod isolate;
 mod limits;
