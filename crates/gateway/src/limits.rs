@@ -1,5 +1,6 @@
 //! Request limits checked before any routing or user code (vercel-compat 10): URL length, header
-//! sizes and count. The body limit is enforced while reading the body (see `pipeline`).
+//! sizes and count. The body limit is enforced while reading the body (see `pipeline`), the
+//! head's read timeout by the listener (see `server`).
 
 use http::request::Parts;
 
@@ -13,6 +14,9 @@ pub struct Limits {
     pub max_headers_total_bytes: usize,
     pub max_header_count: usize,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request head (HTTP/1): a slow-loris client that
+    /// trickles headers is disconnected after this.
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -24,6 +28,7 @@ impl Default for Limits {
             max_headers_total_bytes: limits::MAX_HEADERS_TOTAL_BYTES,
             max_header_count: limits::MAX_HEADER_COUNT,
             max_body_bytes: limits::MAX_REQUEST_BODY_BYTES,
+            header_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

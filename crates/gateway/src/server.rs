@@ -25,7 +25,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(gateway.options.limits.header_read_timeout)
         // Large enough for a 14 KB URL plus 32 KB of headers; eddy's own limits answer first.
         .max_buf_size(128 * 1024)
         .max_headers(128);
@@ -62,6 +62,8 @@ pub async fn serve(
             }
         });
     }
+    // New connections are refused from now on; open ones finish what they are doing.
+    drop(listener);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
