@@ -140,7 +140,7 @@ pub fn write_output(
     }
     let started = Instant::now();
     let project = std::fs::canonicalize(project).map_err(read_error(project))?;
-    let target = Target::new(out)?;
+    let target = Target::new(out, &project)?;
     std::fs::create_dir_all(&target.tmp).map_err(write_error(&target.tmp))?;
     let result = write_tree(&project, plan, &target, progress);
     let mut summary = match result {
@@ -165,7 +165,9 @@ struct Target {
 }
 
 impl Target {
-    fn new(out: &Path) -> Result<Self, WriteOutputError> {
+    /// Refuses an `out` whose replacement would lose something: the project (or a folder
+    /// holding it), or an existing folder that is not a Build Output tree.
+    fn new(out: &Path, project: &Path) -> Result<Self, WriteOutputError> {
         let bad = |reason| WriteOutputError::BadOut {
             out: out.to_path_buf(),
             reason,
@@ -181,12 +183,24 @@ impl Target {
         };
         std::fs::create_dir_all(&parent).map_err(write_error(&parent))?;
         let parent = std::fs::canonicalize(&parent).map_err(read_error(&parent))?;
-        if out.is_file() {
+        let resolved = parent.join(&name);
+        if resolved.is_file() {
             return Err(bad("it is a file"));
+        }
+        if project.starts_with(&resolved) {
+            return Err(bad("it is the project folder or holds it"));
+        }
+        let foreign = resolved.is_dir()
+            && !resolved.join("config.json").is_file()
+            && std::fs::read_dir(&resolved).is_ok_and(|mut entries| entries.next().is_some());
+        if foreign {
+            return Err(bad(
+                "it is a folder with files but no config.json, not a Build Output tree, and eddy replaces the whole folder; pass a new or empty one",
+            ));
         }
         let suffix = unique_suffix();
         Ok(Self {
-            out: parent.join(&name),
+            out: resolved,
             tmp: parent.join(format!("{name}.tmp-{suffix}")),
             old: parent.join(format!("{name}.old-{suffix}")),
             name,
@@ -463,6 +477,24 @@ mod tests {
         );
         assert!(out.join("functions/api/a.func/.vc-config.json").is_file());
         assert!(!out.join("functions/api/b.func").exists());
+    }
+
+    #[test]
+    fn outputs_that_would_replace_the_project_or_foreign_files_are_refused() {
+        let src = project(&[("api/a.js", "module.exports = () => {};")]);
+        let notes = src.path().join("notes");
+        std::fs::create_dir_all(&notes).expect("mkdir");
+        std::fs::write(notes.join("todo.txt"), "keep me").expect("write");
+        for out in [
+            src.path().to_path_buf(),
+            src.path().join("api/.."),
+            notes.clone(),
+        ] {
+            let error = build(src.path(), &out).expect_err("refused");
+            assert!(matches!(error, WriteOutputError::BadOut { .. }), "{error}");
+        }
+        assert_eq!(read(&notes.join("todo.txt")), "keep me");
+        assert!(src.path().join("api/a.js").is_file());
     }
 
     #[test]
