@@ -91,7 +91,48 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/logs", get(routes::logs))
         .merge(uploads)
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .fallback(unknown_route)
+        .layer(middleware::map_response(errors_as_json))
         .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "{} is not an admin API route (see docs/admin-api.yaml)",
+            uri.path()
+        ),
+    )
+}
+
+/// Turns the plain-text errors axum answers by itself (a body over the limit, a wrong
+/// method) into the API's JSON error shape.
+async fn errors_as_json(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let (code, message) = match status {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => (
+            "UPLOAD_TOO_LARGE",
+            format!("the request body is larger than {MAX_UPLOAD_BYTES} bytes"),
+        ),
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "this route does not take that method".to_owned(),
+        ),
+        _ => ("BAD_REQUEST", String::from_utf8_lossy(&text).into_owned()),
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// Refuses requests without the admin token (401 `UNAUTHORIZED`).

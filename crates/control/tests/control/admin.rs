@@ -253,6 +253,14 @@ async fn bad_uploads_and_unknown_ids_answer_json_errors_and_store_nothing() {
         .get("/v1/logs?deployment=dpl_000000000000000000000000")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api.get("/v1/nothing-here").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("NOT_FOUND"))
+    );
+    let (status, body) = api.send(Method::PUT, "/v1/deployments", json!(null)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
     let (status, body) = api.get("/v1/logs?level=loud").await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
