@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use eddy_build::{PlanOptions, plan};
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
+use eddy_runtime_edge::{EdgeOptions, EdgeRuntime};
 use eddy_runtime_process::GoConfig;
 use eddy_runtime_process::RubyConfig;
 use eddy_runtime_process::{BunConfig, RustConfig};
@@ -121,7 +122,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every process runtime eddy has, with default settings (shared with `eddy serve --output`).
+/// Every runtime eddy has, with default settings (shared with `eddy serve --output`).
 pub(crate) fn runtimes() -> Runtimes {
     Runtimes::default()
         .with(
@@ -142,6 +143,16 @@ pub(crate) fn runtimes() -> Runtimes {
             "python",
             Arc::new(ProcessRuntime::python(PythonConfig::default())),
         )
+        .with("edge", Arc::new(EdgeRuntime::new(dev_edge_options())))
+}
+
+/// Edge limits as in production, except that `fetch` may reach any port: in development the
+/// upstreams a function calls usually run on this machine on ports other than 80/443.
+fn dev_edge_options() -> EdgeOptions {
+    EdgeOptions {
+        restrict_fetch_ports: false,
+        ..EdgeOptions::default()
+    }
 }
 
 fn reload(planner: &Planner, gateway: &Gateway) {
