@@ -4,7 +4,7 @@
 //! deployments and their production aliases, env vars, cron jobs and their runs, Edge Config
 //! stores, usage metering and runtime logs, all behind the [`Store`] trait ([`SqliteStore`]
 //! embedded under the data dir); and the admin HTTP API that edits them. It does not serve
-//! user traffic: the gateway asks it which deployment a host means ([`ControlPlane::resolve_host`])
+//! user traffic: the gateway asks it which deployment a host means ([`ControlPlane::route_host`], from memory)
 //! and what env a deployment gets ([`ControlPlane::deployment_env`]); the scheduler runs it.
 //!
 //! Neighbours: `eddy-config` defines the Build Output tree a deployment holds; the cli wires a
@@ -15,6 +15,7 @@ pub mod admin;
 pub mod cron;
 pub mod deploy;
 pub mod edge_config;
+pub mod hosts;
 pub mod lifecycle;
 pub mod logs;
 pub mod model;

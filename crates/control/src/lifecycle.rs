@@ -79,6 +79,7 @@ impl ControlPlane {
             });
         }
         self.store().set_deployment_state(&record.id, to)?;
+        self.refresh_hosts();
         tracing::info!(deployment = %record.id, state = %to, "deployment state");
         Ok(DeploymentRecord {
             state: to,

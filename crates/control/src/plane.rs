@@ -7,11 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use crate::cron::{Clock, SystemClock};
 use crate::deploy::{self, DEPLOYMENTS_DIR, DeployError, TMP_MARKER};
 use crate::edge_config::{self, EdgeConfigReplica, PatchError};
+use crate::hosts::HostTable;
 use crate::model::{
     DeploymentId, DeploymentRecord, DeploymentState, EdgeConfigRecord, EnvSnapshot, EnvTarget,
     EnvType, EnvVar, ProjectName, Target,
@@ -160,6 +162,8 @@ pub struct ControlPlane {
     settings: Settings,
     clock: Arc<dyn Clock>,
     edge_configs: Arc<EdgeConfigReplica>,
+    /// What `route_host` answers from; see [`crate::hosts`].
+    hosts: ArcSwap<HostTable>,
     /// Serialises the commit step of deploys (rename into place + insert), so two uploads
     /// of the same tree cannot remove each other's directory.
     deploy_lock: std::sync::Mutex<()>,
@@ -195,13 +199,19 @@ impl ControlPlane {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let edge_configs = Arc::new(EdgeConfigReplica::load(store.as_ref())?);
+        let hosts = ArcSwap::from_pointee(HostTable::load(store.as_ref())?);
         Ok(Self {
             store,
             settings,
             clock,
             edge_configs,
+            hosts,
             deploy_lock: std::sync::Mutex::new(()),
         })
+    }
+
+    pub(crate) fn hosts(&self) -> &ArcSwap<HostTable> {
+        &self.hosts
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -334,6 +344,7 @@ impl ControlPlane {
             Some(existing) if existing.state != DeploymentState::Removed => {
                 drop(staged);
                 self.promote_if_production(&existing)?;
+                self.refresh_hosts();
                 return Ok(existing);
             }
             Some(_) => {
@@ -354,6 +365,7 @@ impl ControlPlane {
         }
         let record = self.store.deployment(&id)?.unwrap_or(record);
         self.promote_if_production(&record)?;
+        self.refresh_hosts();
         tracing::info!(deployment = %id, project = %project, %target, "deploy");
         Ok(record)
     }
@@ -394,6 +406,7 @@ impl ControlPlane {
         }
         self.store
             .promote(&record.project, &record.id, self.clock.now())?;
+        self.refresh_hosts();
         tracing::info!(deployment = %record.id, project = %record.project, "promote");
         Ok(record)
     }
@@ -404,6 +417,7 @@ impl ControlPlane {
             .store
             .rollback(project, self.clock.now())?
             .ok_or_else(|| AliasError::NothingToRollBack(project.clone()))?;
+        self.refresh_hosts();
         tracing::info!(deployment = %id, project = %project, "rollback");
         self.deployment(id.as_str())
     }
@@ -421,6 +435,8 @@ impl ControlPlane {
         }
         self.store
             .set_deployment_state(&record.id, DeploymentState::Removed)?;
+        // Stop routing to it before its files go.
+        self.refresh_hosts();
         fs::remove_dir_all(&record.output_dir)
             .or_else(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
@@ -437,41 +453,6 @@ impl ControlPlane {
             state: DeploymentState::Removed,
             ..record
         })
-    }
-
-    /// The deployment a request's `Host` means: `<deployment-id>.localhost[:port]` or
-    /// `<project>.localhost[:port]` (the production alias). `None` for anything else, or a
-    /// removed deployment: the gateway answers 404 `DEPLOYMENT_NOT_FOUND`.
-    pub fn resolve_host(&self, host: &str) -> Result<Option<DeploymentRecord>, StoreError> {
-        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-        let Some(label) = name.strip_suffix(".localhost") else {
-            return Ok(None);
-        };
-        let label = label.to_ascii_lowercase();
-        let record = if let Some(id) = DeploymentId::parse(&label) {
-            self.store.deployment(&id)?
-        } else if let Ok(project) = label.parse::<ProjectName>() {
-            match self.store.production(&project)? {
-                Some((id, _)) => self.store.deployment(&id)?,
-                None => None,
-            }
-        } else {
-            None
-        };
-        Ok(record.filter(|r| r.state != DeploymentState::Removed))
-    }
-
-    /// [`ControlPlane::resolve_host`] with the project's pause: what the gateway does with a
-    /// request's `Host`.
-    pub fn route_host(&self, host: &str) -> Result<HostRoute, StoreError> {
-        let Some(record) = self.resolve_host(host)? else {
-            return Ok(HostRoute::NotFound);
-        };
-        if self.is_paused(&record.project)? {
-            Ok(HostRoute::Paused(record))
-        } else {
-            Ok(HostRoute::Serve(record))
-        }
     }
 
     /// Reads a deployment's tree as the server runs it: the Build Output read by

@@ -201,6 +201,7 @@ impl ControlPlane {
         };
         if over != current.paused {
             self.store().set_paused(project, over)?;
+            self.refresh_hosts();
             if over {
                 tracing::warn!(project = %project, "usage cap reached: project paused");
             }

@@ -180,11 +180,7 @@ async fn deployments_are_uploaded_listed_promoted_and_rolled_back() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let production = api
-        .plane
-        .resolve_host("app.localhost")
-        .expect("resolve")
-        .expect("alias");
+    let production = api.plane.resolve_host("app.localhost").expect("alias");
     assert_eq!(production.id.as_str(), v2_id);
 
     let (status, body) = api

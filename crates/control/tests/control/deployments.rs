@@ -62,7 +62,6 @@ fn everything_survives_a_restart_of_the_store() {
     let (plane, _) = plane_at(data.path(), t("2026-03-01T11:00:00Z"));
     let deployment = plane
         .resolve_host("app.localhost:4321")
-        .expect("resolve")
         .expect("production alias");
     assert_eq!(deployment.id, first_id);
     assert!(deployment.output_dir.join("static/index.html").is_file());
@@ -113,13 +112,7 @@ fn promote_and_rollback_move_the_production_alias() {
         .deploy(&app, Target::Preview, Upload::Tar(&output_tar("v3", "[]")))
         .expect("preview");
     assert_ne!(v1.id, v2.id);
-    let production = || {
-        plane
-            .resolve_host("app.localhost")
-            .expect("resolve")
-            .expect("alias")
-            .id
-    };
+    let production = || plane.resolve_host("app.localhost").expect("alias").id;
     assert_eq!(production(), v2.id, "a production deploy is promoted");
 
     plane
@@ -137,21 +130,10 @@ fn promote_and_rollback_move_the_production_alias() {
     // Each deployment stays reachable by its own host.
     let by_id = plane
         .resolve_host(&format!("{}.localhost:{PORT}", preview.id))
-        .expect("resolve")
         .expect("preview");
     assert_eq!(by_id.target, Target::Preview);
-    assert!(
-        plane
-            .resolve_host("other.localhost")
-            .expect("resolve")
-            .is_none()
-    );
-    assert!(
-        plane
-            .resolve_host("example.com")
-            .expect("resolve")
-            .is_none()
-    );
+    assert!(plane.resolve_host("other.localhost").is_none());
+    assert!(plane.resolve_host("example.com").is_none());
 }
 
 #[test]
@@ -179,7 +161,6 @@ fn remove_deletes_the_tree_but_not_production() {
     assert!(
         plane
             .resolve_host(&format!("{}.localhost", preview.id))
-            .expect("resolve")
             .is_none()
     );
     assert!(matches!(
@@ -469,7 +450,7 @@ fn usage_adds_up_per_hour_and_a_reached_cap_pauses_until_raised() {
         "160 ms reaches it"
     );
     assert!(plane.is_paused(&app).expect("paused"));
-    let route = plane.route_host("app.localhost:4321").expect("route");
+    let route = plane.route_host("app.localhost:4321");
     assert!(
         matches!(route, HostRoute::Paused(d) if d.id == deployed.id),
         "a paused project is not served"
@@ -481,13 +462,10 @@ fn usage_adds_up_per_hour_and_a_reached_cap_pauses_until_raised() {
     assert!(!plane.set_usage_cap(&app, Some(raised)).expect("raise"));
     assert!(!plane.is_paused(&app).expect("unpaused"));
     assert!(matches!(
-        plane.route_host("app.localhost").expect("route"),
+        plane.route_host("app.localhost"),
         HostRoute::Serve(_)
     ));
-    assert_eq!(
-        plane.route_host("nope.localhost").expect("route"),
-        HostRoute::NotFound
-    );
+    assert_eq!(plane.route_host("nope.localhost"), HostRoute::NotFound);
 }
 
 #[test]
@@ -675,9 +653,7 @@ fn idle_deployments_are_archived_after_their_limit_and_come_back() {
         "archived ones are not candidates again"
     );
     assert!(matches!(
-        plane
-            .route_host(&format!("{}.localhost", preview.id))
-            .expect("route"),
+        plane.route_host(&format!("{}.localhost", preview.id)),
         HostRoute::Serve(_)
     ));
     assert_eq!(
@@ -737,7 +713,37 @@ fn opening_the_data_dir_sweeps_unfinished_uploads_and_orphan_trees() {
     assert!(
         plane
             .resolve_host(&format!("{}.localhost", kept.id))
-            .expect("resolve")
             .is_some()
     );
+}
+
+#[test]
+fn another_process_sees_routing_changes_after_a_host_refresh() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (writer, _) = plane_at(data.path(), t("2026-03-01T10:00:00Z"));
+    let (reader, _) = plane_at(data.path(), t("2026-03-01T10:00:00Z"));
+    let app = project("app");
+    let deployed = writer
+        .deploy(
+            &app,
+            Target::Production,
+            Upload::Tar(&output_tar("v1", "[]")),
+        )
+        .expect("deploy");
+    assert!(matches!(
+        writer.route_host("app.localhost"),
+        HostRoute::Serve(_)
+    ));
+    assert_eq!(
+        reader.route_host("app.localhost"),
+        HostRoute::NotFound,
+        "served from memory"
+    );
+    reader.refresh_hosts();
+    let host = format!("{}.LOCALHOST.:{PORT}", deployed.id.as_str().to_uppercase());
+    assert!(matches!(reader.route_host(&host), HostRoute::Serve(d) if d.id == deployed.id));
+    assert!(matches!(
+        reader.route_host("app.localhost"),
+        HostRoute::Serve(_)
+    ));
 }
