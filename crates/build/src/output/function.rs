@@ -112,58 +112,9 @@ impl<'a> Context<'a> {
         let excluded = |rel: &str| exclude.as_ref().is_some_and(|glob| matches(glob, rel));
         let mut tally = Tally::default();
 
-        let handler = match kind {
-            Kind::Binary { .. } => {
-                let built = self.built(spec, &spec.handler)?;
-                let name = built.file_name().map_or_else(
-                    || "bootstrap".to_owned(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
-                place(&built, &dir.join(&name), &mut tally)?;
-                name
-            }
-            Kind::Node | Kind::Edge => {
-                self.place_project(&dir, true, &excluded, &mut tally)?;
-                for (rel, file) in self.outside.get(&spec.path).into_iter().flatten() {
-                    let to = dir.join(rel);
-                    if !to.exists() {
-                        place(file, &to, &mut tally)?;
-                    }
-                }
-                self.place_built(spec, &spec.handler, &dir, &mut tally)?
-            }
-            Kind::Python => {
-                self.place_project(&dir, false, &excluded, &mut tally)?;
-                match python_vendor(&spec.handler) {
-                    Some((vendor, entry)) => {
-                        self.place_folder(
-                            spec,
-                            Path::new(vendor),
-                            &dir.join(PYTHON_VENDOR),
-                            &mut tally,
-                        )?;
-                        entry.to_owned()
-                    }
-                    None => spec.handler.clone(),
-                }
-            }
-            Kind::Ruby => {
-                self.place_project(&dir, false, &excluded, &mut tally)?;
-                if spec.handler.ends_with(".json") {
-                    self.place_ruby_bundle(spec, &dir, &mut tally)?;
-                }
-                spec.handler.clone()
-            }
-        };
+        let handler = self.place_files(spec, kind, &dir, &excluded, &mut tally)?;
         if let Some(include) = &include {
-            let everything =
-                self.files(&self.everything, |rel, _| rel == ".git" || rel == ".vercel")?;
-            for (rel, file) in everything {
-                let to = dir.join(rel);
-                if matches(include, rel) && !excluded(rel) && !to.exists() {
-                    place(file, &to, &mut tally)?;
-                }
-            }
+            self.place_included(include, &excluded, &dir, &mut tally)?;
         }
         let config = vc_config(spec, kind, &handler);
         write(
@@ -178,6 +129,79 @@ impl<'a> Context<'a> {
             bytes: tally.bytes,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// The files of `spec`'s folder but `.vc-config.json`; returns the handler inside it.
+    fn place_files(
+        &self,
+        spec: &FunctionSpec,
+        kind: Kind,
+        dir: &Path,
+        excluded: &dyn Fn(&str) -> bool,
+        tally: &mut Tally,
+    ) -> Result<String, WriteOutputError> {
+        Ok(match kind {
+            Kind::Binary { .. } => {
+                let built = self.built(spec, &spec.handler)?;
+                let name = built.file_name().map_or_else(
+                    || "bootstrap".to_owned(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                place(&built, &dir.join(&name), tally)?;
+                name
+            }
+            Kind::Node | Kind::Edge => {
+                self.place_project(dir, true, excluded, tally)?;
+                for (rel, file) in self.outside.get(&spec.path).into_iter().flatten() {
+                    let to = dir.join(rel);
+                    if !to.exists() {
+                        place(file, &to, tally)?;
+                    }
+                }
+                self.place_built(spec, &spec.handler, dir, tally)?
+            }
+            Kind::Python => {
+                self.place_project(dir, false, excluded, tally)?;
+                match python_vendor(&spec.handler) {
+                    Some((vendor, entry)) => {
+                        self.place_folder(
+                            spec,
+                            Path::new(vendor),
+                            &dir.join(PYTHON_VENDOR),
+                            tally,
+                        )?;
+                        entry.to_owned()
+                    }
+                    None => spec.handler.clone(),
+                }
+            }
+            Kind::Ruby => {
+                self.place_project(dir, false, excluded, tally)?;
+                if spec.handler.ends_with(".json") {
+                    self.place_ruby_bundle(spec, dir, tally)?;
+                }
+                spec.handler.clone()
+            }
+        })
+    }
+
+    /// `includeFiles`: every project file the glob matches, at the same relative path.
+    fn place_included(
+        &self,
+        include: &GlobMatcher,
+        excluded: &dyn Fn(&str) -> bool,
+        dir: &Path,
+        tally: &mut Tally,
+    ) -> Result<(), WriteOutputError> {
+        let everything =
+            self.files(&self.everything, |rel, _| rel == ".git" || rel == ".vercel")?;
+        for (rel, file) in everything {
+            let to = dir.join(rel);
+            if matches(include, rel) && !excluded(rel) && !to.exists() {
+                place(file, &to, tally)?;
+            }
+        }
+        Ok(())
     }
 
     /// `includeFiles` and `excludeFiles` of the function's `functions` entry, compiled.
