@@ -80,6 +80,9 @@ pub(crate) struct LoopState {
 
 pub(crate) type Shared = Rc<RefCell<LoopState>>;
 
+/// The tracing target of function output, as the process runtimes use it.
+const FUNCTION_TARGET: &str = "eddy::function";
+
 /// The wall clock in ms, as `Date.now()` reports it once I/O advanced it.
 pub(crate) fn wall_ms() -> f64 {
     SystemTime::now()
@@ -252,12 +255,17 @@ fn install_loop<'js>(ctx: &Ctx<'js>, n: &Object<'js>, state: &Shared) -> rquickj
     native!(n, ctx, "env", move || s.borrow().env.clone());
     let s = state.clone();
     native!(n, ctx, "log", move |level: String, message: String| {
-        let function = s.borrow().function.clone();
+        let st = s.borrow();
+        let (function, instance) = (&st.function, st.instance);
         match level.as_str() {
-            "error" => tracing::error!(target: "function", function = %function, "{message}"),
-            "warn" => tracing::warn!(target: "function", function = %function, "{message}"),
-            "debug" => tracing::debug!(target: "function", function = %function, "{message}"),
-            _ => tracing::info!(target: "function", function = %function, "{message}"),
+            "error" => {
+                tracing::error!(target: FUNCTION_TARGET, %function, %instance, "{message}")
+            }
+            "warn" => tracing::warn!(target: FUNCTION_TARGET, %function, %instance, "{message}"),
+            "debug" => {
+                tracing::debug!(target: FUNCTION_TARGET, %function, %instance, "{message}")
+            }
+            _ => tracing::info!(target: FUNCTION_TARGET, %function, %instance, "{message}"),
         }
     });
     let s = state.clone();
