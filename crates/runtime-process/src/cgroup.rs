@@ -325,9 +325,27 @@ fn detect(proc_self_cgroup: &Path, mount: &Path) -> Result<Cgroups, String> {
         if !parents.iter().any(|(_, p)| p == &parent) {
             remove_stale_siblings(&dir);
         }
+        if controller == Controller::Cpu {
+            weigh_like_the_machine(version, &parent);
+        }
         parents.push((controller, parent));
     }
     Ok(Cgroups { version, parents })
+}
+
+/// Gives eddy's parent CPU group the weight of as many busy processes as the machine has cores.
+/// A new group weighs like one process against its siblings, so under load every instance
+/// together would get one process's share of the CPU; each instance keeps the default weight
+/// among the others.
+fn weigh_like_the_machine(version: Version, parent: &Path) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let result = match version {
+        Version::V1 => write(parent, "cpu.shares", &(1024 * cores).to_string()),
+        Version::V2 => write(parent, "cpu.weight", &(100 * cores).min(10_000).to_string()),
+    };
+    if let Err(error) = result {
+        tracing::debug!(name: "cgroups", "could not set the CPU weight of {}: {error}", parent.display());
+    }
 }
 
 /// Picks eddy's cgroup directory per controller from `/proc/self/cgroup`: v1 lines

@@ -3,7 +3,7 @@
 //! `x-vercel-internal-*` headers of the instance protocol; responses stream back untouched.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use eddy_runtime::{
@@ -46,6 +46,9 @@ pub(crate) struct ProcessInstance {
     cold_start: Duration,
     signals: mpsc::UnboundedSender<Signal>,
     next_request: AtomicU64,
+    /// Set by `drain`: the drain future then owns the end of the process (it keeps the exit
+    /// watcher's channel open and kills after the grace), so dropping this handle must not.
+    draining: AtomicBool,
 }
 
 impl ProcessInstance {
@@ -73,6 +76,7 @@ impl ProcessInstance {
             cold_start,
             signals,
             next_request: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -84,7 +88,10 @@ impl ProcessInstance {
 
 impl Drop for ProcessInstance {
     fn drop(&mut self) {
-        self.signal(Signal::SIGKILL);
+        // A pool retiring an instance drops its handle right after starting the drain.
+        if !self.draining.load(Ordering::Acquire) {
+            self.signal(Signal::SIGKILL);
+        }
     }
 }
 
@@ -134,6 +141,7 @@ impl Instance for ProcessInstance {
 
     fn drain(&self, grace: Duration) -> BoxFuture<'static, ()> {
         self.shared.drain("drain requested".into());
+        self.draining.store(true, Ordering::Release);
         self.signal(Signal::SIGTERM);
         let signals = self.signals.clone();
         let mut health = self.shared.health();

@@ -208,3 +208,28 @@ async fn instances_die_with_a_killed_eddy() {
         reply.pid()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_and_wait_until_work_finish_then_exits() {
+    let mut eddy = Eddy::dev_fixture("node-faults");
+    assert_eq!(eddy.get("/api/work?id=warm").await.status, 200);
+    let (reply, ()) = tokio::join!(eddy.get("/api/work?ms=1500&id=inflight"), async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        eddy.terminate();
+    });
+    assert_eq!(
+        reply.status,
+        200,
+        "the request in flight finishes: {}",
+        reply.text()
+    );
+    let status = eddy
+        .wait_exit(Duration::from_secs(20))
+        .expect("eddy exits once its work is done");
+    assert!(status.success(), "{status}");
+    let logs = eddy.logs();
+    assert!(
+        logs.contains("background work of inflight finished"),
+        "waitUntil work of the last request ran before the exit: {logs}"
+    );
+}

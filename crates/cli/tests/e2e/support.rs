@@ -284,6 +284,26 @@ impl Eddy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends eddy SIGTERM (what a service manager does to stop it) and returns at once.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits up to `within` for eddy to exit; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
 }
 
 impl Drop for Eddy {
