@@ -2,10 +2,11 @@
 //! `DIR/.vercel/output`), which `eddy serve --output` runs without the project.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use eddy_build::{PlanOptions, Progress, plan, write_output};
 
@@ -28,8 +29,14 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| dir.join(".vercel").join("output"));
     let started = Instant::now();
     println!("Building {}", dir.display());
+    // A spinner while the language build steps run (drawn on a terminal only; a long step also
+    // logs which functions are still building).
+    let spinner = ProgressBar::new_spinner().with_message("building functions");
+    spinner.enable_steady_tick(Duration::from_millis(120));
     // No platform env: the server that runs the output sets VERCEL_ENV, VERCEL_URL... itself.
-    let plan = plan(&dir, &PlanOptions::new(&dir))?;
+    let planned = plan(&dir, &PlanOptions::new(&dir));
+    spinner.finish_and_clear();
+    let plan = planned?;
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
@@ -48,18 +55,33 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         plan.deployment.functions.len(),
         started.elapsed().as_secs_f64()
     );
-    let summary = write_output(&dir, &plan, &out, &mut |progress| match progress {
-        Progress::Static => println!("Writing static files"),
-        Progress::Function { .. } => {}
-        Progress::FunctionWritten(function) => println!(
-            "  λ {:<32} {:<12} {:>10} {:>4} files {:>6.0} ms",
-            function.path,
-            function.runtime,
-            size(function.bytes),
-            function.files,
-            function.elapsed.as_secs_f64() * 1000.0
-        ),
-    })?;
+    let bar = ProgressBar::new(plan.deployment.functions.len() as u64);
+    if let Ok(style) = ProgressStyle::with_template("  [{bar:30}] {pos}/{len} {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let written = write_output(&dir, &plan, &out, &mut |progress| match progress {
+        Progress::Static => bar.set_message("static files"),
+        Progress::Function { path, .. } => bar.set_message(path.to_owned()),
+        Progress::FunctionWritten(function) => {
+            let line = format!(
+                "  λ {:<32} {:<12} {:>10} {:>4} files {:>6.0} ms",
+                function.path,
+                function.runtime,
+                size(function.bytes),
+                function.files,
+                function.elapsed.as_secs_f64() * 1000.0
+            );
+            // A hidden bar (no terminal) drops what it would print above itself.
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
+            bar.inc(1);
+        }
+    });
+    bar.finish_and_clear();
+    let summary = written?;
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }
