@@ -1,6 +1,6 @@
 //! Edge Config: per-project JSON key-value stores with a digest that changes on every write.
 //!
-//! Writes go to the [`Store`](crate::Store); reads are served from an in-memory
+//! Writes go to the [`Store`]; reads are served from an in-memory
 //! [`EdgeConfigReplica`] (an atomically swapped map, refreshed after every write in this
 //! process), through [`router`]: the HTTP endpoints the unchanged npm `@vercel/edge-config`
 //! client calls for a connection string `http://<host>/<ecfg_id>?token=<token>` (see

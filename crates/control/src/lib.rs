@@ -4,12 +4,19 @@
 //! deployments and their production aliases, env vars, cron jobs and their runs, Edge Config
 //! stores, usage metering and runtime logs, all behind the [`Store`] trait ([`SqliteStore`]
 //! embedded under the data dir); and the admin HTTP API that edits them. It does not serve
-//! user traffic: the gateway asks it which deployment a host means ([`ControlPlane::route_host`], from memory)
-//! and what env a deployment gets ([`ControlPlane::deployment_env`]); the scheduler runs it.
+//! user traffic: the gateway asks it which deployment a `Host` means
+//! ([`ControlPlane::route_host`], answered from memory) and reads a deployment to serve
+//! ([`ControlPlane::load`]: the Build Output with the env layered in); the scheduler runs it.
 //!
-//! Neighbours: `eddy-config` defines the Build Output tree a deployment holds; the cli wires a
-//! [`ControlPlane`] to the gateway (host routing, usage and log recording), runs the
-//! [`CronEngine`] and serves [`admin::router`] and [`edge_config::router`].
+//! Stages, as modules: [`deploy`] (upload → validated, content-addressed tree) →
+//! [`plane`] (promote, rollback, remove, env, Edge Config writes) → [`hosts`] (routing
+//! table) → [`cron`], [`usage`], [`logs`], [`lifecycle`] (what runs beside the traffic) →
+//! [`admin`] (the HTTP API over all of it); [`edge_config`] serves reads to functions.
+//!
+//! Neighbours: `eddy-config` reads the Build Output tree a deployment holds; the cli wires a
+//! [`ControlPlane`] to the gateway (host routing, [`UsageMeter`], [`LogSink`]), runs the
+//! [`CronEngine`] with a [`GatewayInvoker`] and serves [`admin::router`] and
+//! [`edge_config::router`].
 
 pub mod admin;
 pub mod cron;
