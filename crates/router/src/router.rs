@@ -19,6 +19,8 @@ const MAX_SRC_LEN: usize = 4096;
 pub struct Router {
     pub(crate) stages: [Vec<CompiledRoute>; Stage::COUNT],
     pub(crate) clean_urls: bool,
+    /// The Routing Middleware route (`middlewarePath`): its `src` and the function it runs.
+    middleware: Option<(Regex, String)>,
 }
 
 /// Where a route sits: before `{"handle":"filesystem"}` (`Main`) or after a phase marker.
@@ -94,18 +96,33 @@ impl Router {
     pub fn new(routes: &[Route]) -> Result<Router, RouteError> {
         let mut stages: [Vec<CompiledRoute>; Stage::COUNT] = Default::default();
         let mut stage = Stage::Main;
+        let mut middleware = None;
         for (index, route) in routes.iter().enumerate() {
             match route {
                 Route::Handle(handle) => stage = Stage::of(handle.handle),
                 Route::Source(route) => {
-                    stages[stage as usize].push(CompiledRoute::compile(index, route)?);
+                    let compiled = CompiledRoute::compile(index, route)?;
+                    if let (None, Some(function)) = (&middleware, &route.middleware_path) {
+                        middleware = Some((compiled.src.clone(), function.clone()));
+                    }
+                    stages[stage as usize].push(compiled);
                 }
             }
         }
         Ok(Router {
             stages,
             clean_urls: routes.iter().any(is_clean_urls_redirect),
+            middleware,
         })
+    }
+
+    /// The Routing Middleware function to run before routing `path`, if the routes have a
+    /// `middlewarePath` route whose `src` matches it (vercel-compat 7.4).
+    pub fn middleware(&self, path: &str) -> Option<&str> {
+        let (src, function) = self.middleware.as_ref()?;
+        src.is_match(path)
+            .unwrap_or(false)
+            .then_some(function.as_str())
     }
 
     /// With `clean_urls`, the filesystem check also finds `/about` as `about.html`. It is on
@@ -251,6 +268,19 @@ mod tests {
 
     fn routes(json: &str) -> Vec<Route> {
         serde_json::from_str(json).expect("valid routes json")
+    }
+
+    #[test]
+    fn the_middleware_route_names_the_function_for_matching_paths_only() {
+        let router = Router::new(&routes(
+            r#"[{"src":"^/(?:docs(?:/.*)?)$","middlewarePath":"middleware","continue":true,"override":true},
+                {"handle":"filesystem"}]"#,
+        ))
+        .expect("compiles");
+        assert_eq!(router.middleware("/docs/a"), Some("middleware"));
+        assert_eq!(router.middleware("/other"), None);
+        let none = Router::new(&routes(r#"[{"src":"/a"}]"#)).expect("compiles");
+        assert_eq!(none.middleware("/a"), None);
     }
 
     #[test]
