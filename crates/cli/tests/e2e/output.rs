@@ -129,6 +129,24 @@ async fn packages_from_a_parent_node_modules_travel_with_node_functions() {
     assert_eq!(context.json()["env"], "production", "{}", context.text());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendored_python_dependencies_travel_in_the_function_folder() {
+    let (_place, out) = build_elsewhere("python-wsgi");
+    let func = out.join("functions/api/flask_app.func");
+    assert!(
+        func.join("_vendor/flask/__init__.py").is_file(),
+        "flask was not vendored"
+    );
+    let eddy = Eddy::serve_output(&out);
+    let hello = eddy.get("/api/flask_app?name=ada").await;
+    assert_eq!(hello.text(), "flask says hi to ada", "{}", eddy.logs());
+    let flask = eddy.get("/api/flask_app/where").await.text();
+    assert!(
+        flask.starts_with(&func.display().to_string()),
+        "flask loaded from {flask}"
+    );
+}
+
 #[test]
 fn a_failing_function_fails_the_build_and_writes_nothing() {
     let project = tempfile::tempdir().expect("temp dir");
