@@ -8,6 +8,7 @@
 
 mod errors;
 mod routes;
+pub mod types;
 
 use std::sync::Arc;
 

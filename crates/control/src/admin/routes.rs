@@ -11,20 +11,23 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use futures_util::{StreamExt, stream};
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::types::{
+    CronList, DeployQuery, DeploymentView, EdgeConfigPatch, EdgeConfigView, LogsQuery,
+    NewEdgeConfig, NewEnv, Paused, ProjectFilter, Removed, RunCron, TargetFilter, UsageQuery,
+    UsageReport,
+};
 use super::{AdminState, ApiError};
 use crate::edge_config;
 use crate::model::{
-    CronRun, CronSpec, DeploymentId, DeploymentRecord, EdgeConfigRecord, EnvTarget, EnvType,
-    EnvVar, Level, LogQuery, LogRecord, Project, ProjectName, Target, UsageCap, UsageRow,
-    UsageSample,
+    CronRun, DeploymentRecord, EdgeConfigRecord, EnvTarget, EnvType, EnvVar, LogQuery, LogRecord,
+    Project, ProjectName, UsageCap,
 };
 use crate::plane::{ControlPlane, Upload};
-use crate::store::{EdgeConfigOp, UsageScope};
+use crate::store::UsageScope;
 use crate::usage;
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -46,14 +49,6 @@ fn project_name(text: &str) -> Result<ProjectName, ApiError> {
     Ok(text.parse::<ProjectName>()?)
 }
 
-/// A deployment as the API shows it: the record and its URL.
-#[derive(Debug, Serialize)]
-pub struct DeploymentView {
-    #[serde(flatten)]
-    pub record: DeploymentRecord,
-    pub url: String,
-}
-
 fn view(plane: &ControlPlane, record: DeploymentRecord) -> DeploymentView {
     let url = format!(
         "http://{}.localhost:{}",
@@ -61,17 +56,6 @@ fn view(plane: &ControlPlane, record: DeploymentRecord) -> DeploymentView {
         plane.settings().gateway_port
     );
     DeploymentView { record, url }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DeployQuery {
-    project: String,
-    #[serde(default = "preview")]
-    target: Target,
-}
-
-fn preview() -> Target {
-    Target::Preview
 }
 
 /// `POST /v1/deployments?project=P&target=preview|production`, body: a tar (or .tar.gz) of
@@ -96,11 +80,6 @@ pub async fn create_deployment(
         )
     })??;
     Ok((StatusCode::CREATED, Json(view(&state.plane, record))))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ProjectFilter {
-    project: Option<String>,
 }
 
 /// `GET /v1/deployments[?project=P]`, newest first.
@@ -157,11 +136,6 @@ pub async fn list_projects(State(state): State<AdminState>) -> Answer<Vec<Projec
     Ok(Json(state.plane.store().projects()?))
 }
 
-#[derive(Debug, Serialize)]
-pub struct Paused {
-    paused: bool,
-}
-
 /// `PUT /v1/projects/{project}/usage-cap`, body: a cap or `null` (none).
 pub async fn set_usage_cap(
     State(state): State<AdminState>,
@@ -181,24 +155,6 @@ pub async fn list_env(
     Ok(Json(
         state.plane.store().list_env(&project_name(&project)?)?,
     ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NewEnv {
-    key: String,
-    value: String,
-    #[serde(default = "all_targets")]
-    targets: Vec<EnvTarget>,
-    #[serde(rename = "type", default = "plain")]
-    kind: EnvType,
-}
-
-fn all_targets() -> Vec<EnvTarget> {
-    EnvTarget::ALL.to_vec()
-}
-
-fn plain() -> EnvType {
-    EnvType::Plain
 }
 
 /// `POST /v1/projects/{project}/env`, body `{key, value, targets?, type?}`. 201 with the
@@ -223,16 +179,6 @@ pub async fn add_env(
             kind: new.kind,
         }),
     ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TargetFilter {
-    target: Option<EnvTarget>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Removed {
-    removed: usize,
 }
 
 /// `DELETE /v1/projects/{project}/env/{key}[?target=T]` (all targets without one).
@@ -266,13 +212,6 @@ pub async fn pull_env(
     Ok(Json(state.plane.pull_env(&project, target)?))
 }
 
-#[derive(Debug, Serialize)]
-pub struct CronList {
-    deployment: Option<DeploymentId>,
-    crons: Vec<CronSpec>,
-    runs: Vec<CronRun>,
-}
-
 /// `GET /v1/projects/{project}/crons`: the production deployment's crons and the latest runs.
 pub async fn list_crons(
     State(state): State<AdminState>,
@@ -293,11 +232,6 @@ pub async fn list_crons(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RunCron {
-    path: String,
-}
-
 /// `POST /v1/projects/{project}/crons/run`, body `{path}`: runs it now, answers the run.
 pub async fn run_cron(
     State(state): State<AdminState>,
@@ -314,15 +248,6 @@ pub async fn run_cron(
         ));
     };
     Ok(Json(engine.run_now(&project, &run.path).await?))
-}
-
-/// An Edge Config as the API shows it, with the `EDGE_CONFIG` connection string.
-#[derive(Debug, Serialize)]
-pub struct EdgeConfigView {
-    #[serde(flatten)]
-    record: EdgeConfigRecord,
-    #[serde(rename = "connectionString", skip_serializing_if = "Option::is_none")]
-    connection_string: Option<String>,
 }
 
 fn edge_view(plane: &ControlPlane, record: EdgeConfigRecord) -> EdgeConfigView {
@@ -356,13 +281,6 @@ pub async fn list_edge_configs(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct NewEdgeConfig {
-    project: String,
-    #[serde(default)]
-    items: serde_json::Map<String, serde_json::Value>,
-}
-
 /// `POST /v1/edge-config`, body `{project, items?}`. 201.
 pub async fn create_edge_config(
     State(state): State<AdminState>,
@@ -390,11 +308,6 @@ pub async fn get_edge_config(
     Ok(Json(edge_view(&state.plane, record)))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct EdgeConfigPatch {
-    items: Vec<EdgeConfigOp>,
-}
-
 /// `PATCH /v1/edge-config/{id}/items`, body `{items: [{operation, key, value?}]}` (Vercel's
 /// shape); all or nothing.
 pub async fn patch_edge_config(
@@ -405,22 +318,6 @@ pub async fn patch_edge_config(
     let patch = body(patch)?;
     let record = state.plane.patch_edge_config(&id, &patch.items)?;
     Ok(Json(edge_view(&state.plane, record)))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UsageQuery {
-    project: Option<String>,
-    deployment: Option<String>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct UsageReport {
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    total: UsageSample,
-    rows: Vec<UsageRow>,
 }
 
 /// `GET /v1/usage?project=P|deployment=D[&from=RFC3339&to=RFC3339]`: hour rows and their
@@ -449,18 +346,6 @@ pub async fn usage(
         total: usage::total(&rows),
         rows,
     }))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct LogsQuery {
-    deployment: Option<String>,
-    function: Option<String>,
-    request_id: Option<String>,
-    level: Option<Level>,
-    since: Option<DateTime<Utc>>,
-    limit: Option<u32>,
-    #[serde(default)]
-    follow: bool,
 }
 
 /// `GET /v1/logs[?deployment&function&request_id&level&since&limit&follow]`, oldest first.
