@@ -34,7 +34,7 @@ mod files;
 mod function;
 mod trace;
 
-use files::{Tally, list, place, read_error, write, write_error};
+use files::{Placer, Tally, list, read_error, write, write_error};
 
 /// What [`write_output`] wrote.
 #[derive(Debug, Clone)]
@@ -281,10 +281,18 @@ fn write_tree(
     )?;
 
     progress(Progress::Static);
-    let statics = write_static(plan, target)?;
+    let placer = Placer::default();
+    let statics = write_static(plan, target, &placer)?;
 
     let project_config = ProjectConfig::new(&vercel, &vercel_path, &Default::default())?;
-    let context = function::Context::new(project, plan, target, &project_config, &vercel_path)?;
+    let context = function::Context::new(
+        project,
+        &placer,
+        plan,
+        target,
+        &project_config,
+        &vercel_path,
+    )?;
     let total = plan.deployment.functions.len();
     let mut functions = Vec::with_capacity(total);
     for (index, spec) in plan.deployment.functions.values().enumerate() {
@@ -308,7 +316,7 @@ fn write_tree(
 }
 
 /// `static/`: every file of the deployment's static root that it would serve.
-fn write_static(plan: &Plan, target: &Target) -> Result<Tally, WriteOutputError> {
+fn write_static(plan: &Plan, target: &Target, placer: &Placer) -> Result<Tally, WriteOutputError> {
     let dir = target.tmp.join("static");
     std::fs::create_dir_all(&dir).map_err(write_error(&dir))?;
     let mut tally = Tally::default();
@@ -321,7 +329,7 @@ fn write_static(plan: &Plan, target: &Target) -> Result<Tally, WriteOutputError>
         deployment.is_static_excluded(relative) || target.owns(&root.join(relative))
     };
     for (relative, file) in list(root, &skip)? {
-        place(&file, &dir.join(&relative), &mut tally)?;
+        placer.place(&file, &dir.join(&relative), &mut tally)?;
     }
     Ok(tally)
 }

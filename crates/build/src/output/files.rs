@@ -5,8 +5,11 @@
 //! `node_modules` or `.vercel` folder: the plan's bundles, binaries, vendored dependencies)
 //! are replaced, never rewritten, by the tools that make them, so they are hard-linked when
 //! source and output share a filesystem: no bytes copied, and the output still stands when
-//! the project is moved or deleted.
+//! the project is moved or deleted. A source file many functions need is copied once; the
+//! others link to that copy.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
@@ -20,22 +23,50 @@ pub(super) struct Tally {
     pub bytes: u64,
 }
 
-/// Puts `from` at `to` (parents created): a hard link for packages and build products when the
-/// filesystem allows one, else a copy. Symlinks are followed: the output holds content.
-pub(super) fn place(from: &Path, to: &Path, tally: &mut Tally) -> Result<(), WriteOutputError> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+/// Places files, remembering the first copy of each source file so that the next function
+/// needing it gets a hard link to that copy (inside the output, which nothing edits) instead
+/// of another copy.
+#[derive(Debug, Default)]
+pub(super) struct Placer {
+    copies: RefCell<HashMap<PathBuf, PathBuf>>,
+}
+
+impl Placer {
+    /// Puts `from` at `to` (parents created): a hard link to a package, a build product or an
+    /// earlier copy when the filesystem allows one, else a copy. Symlinks are followed: the
+    /// output holds content.
+    pub(super) fn place(
+        &self,
+        from: &Path,
+        to: &Path,
+        tally: &mut Tally,
+    ) -> Result<(), WriteOutputError> {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+        }
+        let metadata = std::fs::metadata(from).map_err(read_error(from))?;
+        let link_from = if linkable(from) {
+            Some(from.to_path_buf())
+        } else {
+            self.copies.borrow().get(from).cloned()
+        };
+        let linked = link_from.is_some_and(|source| std::fs::hard_link(source, to).is_ok());
+        if !linked {
+            std::fs::copy(from, to).map_err(|source| WriteOutputError::Write {
+                file: to.to_path_buf(),
+                source,
+            })?;
+            if !linkable(from) {
+                self.copies
+                    .borrow_mut()
+                    .entry(from.to_path_buf())
+                    .or_insert_with(|| to.to_path_buf());
+            }
+        }
+        tally.files += 1;
+        tally.bytes += metadata.len();
+        Ok(())
     }
-    let metadata = std::fs::metadata(from).map_err(read_error(from))?;
-    if !(linkable(from) && std::fs::hard_link(from, to).is_ok()) {
-        std::fs::copy(from, to).map_err(|source| WriteOutputError::Write {
-            file: to.to_path_buf(),
-            source,
-        })?;
-    }
-    tally.files += 1;
-    tally.bytes += metadata.len();
-    Ok(())
 }
 
 /// Whether `file` is a package or build product (see the module docs).
@@ -127,7 +158,9 @@ mod tests {
         std::fs::write(&from, "content").expect("write");
         let to = tmp.path().join("out/deep/a.txt");
         let mut tally = Tally::default();
-        place(&from, &to, &mut tally).expect("placed");
+        Placer::default()
+            .place(&from, &to, &mut tally)
+            .expect("placed");
         std::fs::remove_file(&from).expect("remove");
         assert_eq!(std::fs::read_to_string(&to).expect("read"), "content");
         assert_eq!((tally.files, tally.bytes), (1, 7));
@@ -135,7 +168,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn sources_are_copied_and_packages_linked() {
+    fn sources_are_copied_once_and_packages_linked() {
         use std::os::unix::fs::MetadataExt as _;
         let tmp = tempfile::tempdir().expect("temp dir");
         let source = tmp.path().join("api/a.js");
@@ -146,8 +179,16 @@ mod tests {
         }
         let mut tally = Tally::default();
         let out = tmp.path().join("out");
-        place(&source, &out.join("api/a.js"), &mut tally).expect("placed");
-        place(&package, &out.join("p.js"), &mut tally).expect("placed");
+        let placer = Placer::default();
+        placer
+            .place(&source, &out.join("api/a.js"), &mut tally)
+            .expect("placed");
+        placer
+            .place(&source, &out.join("b/api/a.js"), &mut tally)
+            .expect("placed");
+        placer
+            .place(&package, &out.join("p.js"), &mut tally)
+            .expect("placed");
         // An editor saving in place must not change the output.
         std::fs::write(&source, "v2").expect("rewrite in place");
         assert_eq!(
@@ -156,6 +197,17 @@ mod tests {
         );
         let ino = |file: &Path| std::fs::metadata(file).expect("metadata").ino();
         assert_eq!(ino(&package), ino(&out.join("p.js")), "packages are linked");
+        assert_ne!(
+            ino(&source),
+            ino(&out.join("api/a.js")),
+            "sources are copied"
+        );
+        assert_eq!(
+            ino(&out.join("api/a.js")),
+            ino(&out.join("b/api/a.js")),
+            "a second use links the first copy"
+        );
+        assert_eq!(tally.files, 3);
     }
 
     #[cfg(unix)]

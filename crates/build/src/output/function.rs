@@ -9,7 +9,7 @@ use std::time::Instant;
 use eddy_config::{FunctionSpec, ProjectConfig};
 use globset::{GlobBuilder, GlobMatcher};
 
-use super::files::{Tally, list, place, read_error, relative, write};
+use super::files::{Placer, Tally, list, read_error, relative, write};
 use super::trace;
 use super::{FunctionSummary, Target, WriteOutputError};
 use crate::plan::Plan;
@@ -58,6 +58,7 @@ impl Kind {
 /// first needed) and the `functions` globs.
 pub(super) struct Context<'a> {
     project: &'a Path,
+    placer: &'a Placer,
     target: &'a Target,
     config: &'a ProjectConfig,
     vercel_path: &'a Path,
@@ -76,6 +77,7 @@ pub(super) struct Context<'a> {
 impl<'a> Context<'a> {
     pub(super) fn new(
         project: &'a Path,
+        placer: &'a Placer,
         plan: &Plan,
         target: &'a Target,
         config: &'a ProjectConfig,
@@ -85,6 +87,7 @@ impl<'a> Context<'a> {
         let (outside, warnings) = trace_outside(project, plan);
         Ok(Self {
             project,
+            placer,
             target,
             config,
             vercel_path,
@@ -147,7 +150,7 @@ impl<'a> Context<'a> {
                     || "bootstrap".to_owned(),
                     |n| n.to_string_lossy().into_owned(),
                 );
-                place(&built, &dir.join(&name), tally)?;
+                self.placer.place(&built, &dir.join(&name), tally)?;
                 name
             }
             Kind::Node | Kind::Edge => {
@@ -155,7 +158,7 @@ impl<'a> Context<'a> {
                 for (rel, file) in self.outside.get(&spec.path).into_iter().flatten() {
                     let to = dir.join(rel);
                     if !to.exists() {
-                        place(file, &to, tally)?;
+                        self.placer.place(file, &to, tally)?;
                     }
                 }
                 self.place_built(spec, &spec.handler, dir, tally)?
@@ -198,7 +201,7 @@ impl<'a> Context<'a> {
         for (rel, file) in everything {
             let to = dir.join(rel);
             if matches(include, rel) && !excluded(rel) && !to.exists() {
-                place(file, &to, tally)?;
+                self.placer.place(file, &to, tally)?;
             }
         }
         Ok(())
@@ -259,7 +262,7 @@ impl<'a> Context<'a> {
         };
         for (rel, file) in self.files(cell, skip)? {
             if !excluded(rel) {
-                place(file, &dir.join(rel), tally)?;
+                self.placer.place(file, &dir.join(rel), tally)?;
             }
         }
         Ok(())
@@ -315,10 +318,11 @@ impl<'a> Context<'a> {
         };
         let to = dir.join(&inside);
         if !to.exists() {
-            place(&built, &to, tally)?;
+            self.placer.place(&built, &to, tally)?;
             let map = PathBuf::from(format!("{}.map", built.display()));
             if map.is_file() {
-                place(&map, &PathBuf::from(format!("{}.map", to.display())), tally)?;
+                self.placer
+                    .place(&map, &PathBuf::from(format!("{}.map", to.display())), tally)?;
             }
         }
         Ok(inside)
@@ -339,7 +343,7 @@ impl<'a> Context<'a> {
             });
         }
         for (rel, file) in list(from, &|_, _| false)? {
-            place(&file, &to.join(rel), tally)?;
+            self.placer.place(&file, &to.join(rel), tally)?;
         }
         Ok(())
     }
