@@ -652,4 +652,37 @@ mod tests {
         );
         assert!(read(&spec.root.join(".vc-config.json")).contains("\"runtimeLanguage\": \"go\""));
     }
+
+    #[test]
+    fn rust_functions_carry_only_their_binary() {
+        if std::process::Command::new("cargo")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            println!("skipped: `cargo` is not installed");
+            return;
+        }
+        // No dependencies, so the build takes a second: the writer only needs a binary.
+        let src = project(&[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"fns\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"hello\"\npath = \"api/hello.rs\"\n",
+            ),
+            ("api/hello.rs", "fn main() {}\n"),
+        ]);
+        let dest = tempfile::tempdir().expect("temp dir");
+        let out = dest.path().join("output");
+        build(src.path(), &out).expect("writes");
+        let output = eddy_config::read_output(&out).expect("reads back");
+        assert!(output.errors.is_empty(), "{:?}", output.errors);
+        let spec = &output.deployment.functions["api/hello"];
+        assert_eq!(
+            (spec.runtime.as_str(), spec.handler.as_str()),
+            ("rust", "hello")
+        );
+        assert!(spec.root.join("hello").is_file());
+        assert!(!spec.root.join("Cargo.toml").exists());
+        assert!(read(&spec.root.join(".vc-config.json")).contains("\"runtimeLanguage\": \"rust\""));
+    }
 }
