@@ -8,6 +8,14 @@
 
 use std::path::{Path, PathBuf};
 
+use eddy_config::route::{Route, SourceRoute};
+
+use crate::detect::{Detected, Language};
+
+/// The function path Routing Middleware is planned under; `eddy-runtime-edge` treats a
+/// function of this name as middleware (returning nothing means "continue").
+pub(crate) const MIDDLEWARE: &str = "middleware";
+
 /// The Node built-ins an Edge function may import, with the shim that provides each.
 const SHIMS: &[(&str, &str)] = &[
     ("buffer", include_str!("edge/buffer.js")),
@@ -81,6 +89,109 @@ pub(crate) fn explain(stderr: String) -> String {
     }
 }
 
+/// The project's root Routing Middleware file (`middleware.ts|mts|js|mjs`), if any.
+pub(crate) fn detect_middleware(project: &Path) -> Option<Detected> {
+    [
+        ("middleware.ts", Language::TypeScript),
+        ("middleware.mts", Language::TypeScript),
+        ("middleware.js", Language::JavaScript),
+        ("middleware.mjs", Language::JavaScript),
+    ]
+    .into_iter()
+    .find(|(name, _)| project.join(name).is_file())
+    .map(|(name, language)| Detected {
+        path: MIDDLEWARE.to_owned(),
+        language,
+        source: project.join(name),
+        source_rel: name.to_owned(),
+    })
+}
+
+/// The route that runs the middleware before every other (vercel-compat 7.4): `src` from the
+/// `config.matcher` patterns, all paths without one.
+pub(crate) fn middleware_route(matcher: Option<&[String]>) -> Route {
+    let src = match matcher {
+        Some(patterns) if !patterns.is_empty() => {
+            let alternatives: Vec<String> = patterns.iter().map(|p| matcher_regex(p)).collect();
+            format!("^(?:{})$", alternatives.join("|"))
+        }
+        _ => "^/.*$".to_owned(),
+    };
+    Route::Source(SourceRoute {
+        src,
+        middleware_path: Some(MIDDLEWARE.to_owned()),
+        middleware_raw_src: matcher.map(<[String]>::to_vec),
+        continue_: Some(true),
+        r#override: Some(true),
+        ..SourceRoute::default()
+    })
+}
+
+/// One path-to-regexp matcher (`/docs/:path*`, `/api/:id`, `/(.*)`) as a regex body. `/` also
+/// matches `/index`, as on Vercel.
+fn matcher_regex(pattern: &str) -> String {
+    if pattern == "/" {
+        return "/|/index".to_owned();
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '/' && chars.get(i + 1) == Some(&':') {
+            // `/:name` with an optional modifier: the slash belongs to the parameter.
+            let mut j = i + 2;
+            while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+                j += 1;
+            }
+            let (body, next) = group_after(&chars, j).unwrap_or(("[^/]+".to_owned(), j));
+            match chars.get(next) {
+                Some('*') => out.push_str(&format!("(?:/({body}(?:/{body})*))?")),
+                Some('+') => out.push_str(&format!("/({body}(?:/{body})*)")),
+                Some('?') => out.push_str(&format!("(?:/({body}))?")),
+                _ => {
+                    out.push_str(&format!("/({body})"));
+                    i = next;
+                    continue;
+                }
+            }
+            i = next + 1;
+        } else if c == '(' {
+            let (body, next) = group_after(&chars, i).unwrap_or((String::new(), i + 1));
+            out.push_str(&format!("({body})"));
+            i = next;
+        } else {
+            if ".+*?^$|[]{}\\".contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A balanced `( … )` group starting at `at`: its inner text and the index after it.
+fn group_after(chars: &[char], at: usize) -> Option<(String, usize)> {
+    if chars.get(at) != Some(&'(') {
+        return None;
+    }
+    let mut depth = 0;
+    for (k, c) in chars.iter().enumerate().skip(at) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((chars[at + 1..k].iter().collect(), k + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn is_node_builtin(name: &str) -> bool {
     const BUILTINS: &[&str] = &[
         "fs",
@@ -131,6 +242,43 @@ mod tests {
         }
         assert!(args.contains(&"--global-name=__eddy_edge".to_owned()));
         assert!(args.contains(&"--platform=browser".to_owned()));
+    }
+
+    fn matches(matcher: &[&str], path: &str) -> bool {
+        let matcher: Vec<String> = matcher.iter().map(|s| (*s).to_owned()).collect();
+        let Route::Source(route) = middleware_route(Some(&matcher)) else {
+            panic!("a source route");
+        };
+        fancy_regex::Regex::new(&route.src)
+            .expect("compiles")
+            .is_match(path)
+            .expect("matches")
+    }
+
+    #[test]
+    fn matchers_follow_path_to_regexp() {
+        assert!(matches(&["/docs/:path*"], "/docs"));
+        assert!(matches(&["/docs/:path*"], "/docs/a/b"));
+        assert!(!matches(&["/docs/:path*"], "/docsx"));
+        assert!(matches(&["/api/:id"], "/api/7"));
+        assert!(!matches(&["/api/:id"], "/api/7/8"));
+        assert!(matches(&["/a/:x+"], "/a/1/2"));
+        assert!(!matches(&["/a/:x+"], "/a"));
+        assert!(matches(&["/", "/about"], "/index"));
+        assert!(matches(&["/", "/about"], "/about"));
+        assert!(!matches(&["/", "/about"], "/other"));
+        assert!(matches(&["/((?!api|_next).*)"], "/page"));
+        assert!(!matches(&["/((?!api|_next).*)"], "/api/x"));
+    }
+
+    #[test]
+    fn without_a_matcher_the_middleware_runs_everywhere() {
+        let Route::Source(route) = middleware_route(None) else {
+            panic!("a source route");
+        };
+        assert_eq!(route.src, "^/.*$");
+        assert_eq!(route.middleware_path.as_deref(), Some("middleware"));
+        assert_eq!(route.continue_, Some(true));
     }
 
     #[test]

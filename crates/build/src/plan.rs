@@ -14,6 +14,7 @@ use eddy_router::RouteError;
 
 use crate::compile;
 use crate::detect::{self, Detected, Language};
+use crate::edge;
 use crate::transpile::{self, Job, TranspileError};
 
 /// How to plan a project.
@@ -198,6 +199,23 @@ pub fn plan(project: &Path, options: &PlanOptions) -> Result<Plan, BuildError> {
             }),
         }
     }
+    // Routing Middleware: an edge function (whatever its config says) without a route of its
+    // own; the route that runs it goes first (vercel-compat 7.4).
+    let mut middleware_matcher = None;
+    if let Some(detected) = edge::detect_middleware(project) {
+        match code_config(&detected) {
+            Ok(mut code) => {
+                code.runtime = Some(eddy_config::CodeRuntime::Edge);
+                middleware_matcher = Some(code.matcher.clone());
+                ready.push((detected, code));
+            }
+            Err(error) => errors.push(FunctionBuildError {
+                function: detected.path,
+                file: detected.source,
+                error,
+            }),
+        }
+    }
     let handlers = handlers(project, options, &ready, &mut errors);
 
     let runtime_of = |language| runtime_id(language, vercel.bun_version.is_some());
@@ -225,7 +243,12 @@ pub fn plan(project: &Path, options: &PlanOptions) -> Result<Plan, BuildError> {
     }
 
     let route_paths: Vec<&str> = route_paths.iter().map(String::as_str).collect();
-    let routes = eddy_router::project_routes(&vercel, &route_paths)?;
+    let mut routes = eddy_router::project_routes(&vercel, &route_paths)?;
+    if let Some(matcher) = middleware_matcher
+        && functions.contains_key(edge::MIDDLEWARE)
+    {
+        routes.insert(0, edge::middleware_route(matcher.as_deref()));
+    }
     let (static_root, static_exclude) = static_files(project, &cache_dir(project, options));
     Ok(Plan {
         deployment: Deployment {

@@ -168,7 +168,7 @@ impl App {
 impl Filesystem for App {
     fn lookup(&self, path: &str) -> Option<Hit> {
         let rel = path.trim_start_matches('/');
-        if self.functions.contains_key(rel) {
+        if self.functions.contains_key(rel) && self.router.middleware_function() != Some(rel) {
             return Some(Hit::Function(rel.to_string()));
         }
         self.statics.lookup(path).map(Hit::Static)

@@ -15,6 +15,7 @@ pub mod app;
 pub mod headers;
 pub mod limits;
 pub mod metrics;
+pub mod middleware;
 pub mod observe;
 pub mod pipeline;
 pub mod rescue;

@@ -18,6 +18,7 @@ use crate::app::{App, Target};
 use crate::headers::{self, Origin};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::middleware;
 use crate::observe::{ObservedBody, RequestRecord};
 use crate::rescue::{Flavor, GatewayError, rescue};
 
@@ -170,6 +171,98 @@ impl Gateway {
         self.options.limits.check_head(&parts)?;
         let host = host_of(&parts).unwrap_or_else(|| "localhost".to_string());
         let app = self.app.load_full();
+        let middleware = app.router.middleware(parts.uri.path()).map(str::to_string);
+        let (parts, body, middleware_headers) = match middleware {
+            Some(function) => {
+                let bytes = read_body(body, self.options.limits.max_body_bytes).await?;
+                let origin = Origin {
+                    host: &host,
+                    proto: &self.options.proto,
+                    client_ip: peer.ip(),
+                    request_id,
+                };
+                match self
+                    .middleware(&app, &function, parts, &bytes, &origin, record)
+                    .await?
+                {
+                    middleware::Outcome::Respond(response) => return Ok(response),
+                    middleware::Outcome::Continue { parts, headers } => {
+                        (parts, middleware::body(&bytes), headers)
+                    }
+                }
+            }
+            None => (parts, body, HeaderMap::new()),
+        };
+        let mut response = self
+            .resolve(&app, parts, body, &host, peer, request_id, record)
+            .await?;
+        add_headers(response.headers_mut(), middleware_headers);
+        Ok(response)
+    }
+
+    /// Runs Routing Middleware for the request; see [`middleware::decide`].
+    async fn middleware(
+        &self,
+        app: &App,
+        function: &str,
+        parts: http::request::Parts,
+        bytes: &bytes::Bytes,
+        origin: &Origin<'_>,
+        record: &mut RequestRecord,
+    ) -> Result<middleware::Outcome, GatewayError> {
+        let mut copy = Request::new(());
+        *copy.method_mut() = parts.method.clone();
+        *copy.uri_mut() = parts.uri.clone();
+        *copy.headers_mut() = parts.headers.clone();
+        let (copy, ()) = copy.into_parts();
+        let path = parts.uri.path().to_string();
+        let query = parts.uri.query().unwrap_or("").to_string();
+        let response = self
+            .invoke(
+                app,
+                function,
+                copy,
+                middleware::body(bytes),
+                &path,
+                &query,
+                origin,
+                record,
+            )
+            .await
+            .map_err(|error| match error {
+                GatewayError::FunctionFailed { detail, .. }
+                | GatewayError::EdgeFunctionFailed { detail, .. }
+                | GatewayError::NoResponse { detail, .. } => GatewayError::MiddlewareFailed {
+                    function: function.to_string(),
+                    detail,
+                },
+                GatewayError::FunctionTimeout { .. } | GatewayError::EdgeFunctionTimeout { .. } => {
+                    GatewayError::MiddlewareTimeout {
+                        function: function.to_string(),
+                        detail: error.to_string(),
+                    }
+                }
+                other => other,
+            })?;
+        middleware::decide(function, response, parts, origin.host)
+    }
+
+    /// Resolves the route of a request (after middleware) and serves it.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the pieces of one request"
+    )]
+    async fn resolve(
+        &self,
+        app: &App,
+        parts: http::request::Parts,
+        body: Body,
+        host: &str,
+        peer: SocketAddr,
+        request_id: &str,
+        record: &mut RequestRecord,
+    ) -> Result<Response<Body>, GatewayError> {
+        let host = host.to_string();
         let resolution = {
             let info = RequestInfo {
                 method: parts.method.as_str(),
@@ -178,7 +271,7 @@ impl Gateway {
                 host: &host,
                 headers: &parts.headers,
             };
-            app.router.resolve(&info, &*app)
+            app.router.resolve(&info, app)
         };
         match resolution {
             Resolution::Function {
@@ -197,7 +290,7 @@ impl Gateway {
                     request_id,
                 };
                 let mut response = self
-                    .invoke(&app, &function, parts, body, &path, &query, &origin, record)
+                    .invoke(app, &function, parts, body, &path, &query, &origin, record)
                     .await?;
                 if let Some(status) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
                     *response.status_mut() = status;

@@ -30,6 +30,12 @@ pub enum GatewayError {
     /// An Edge function did not start responding in time (25 s).
     #[error("edge function {function}: {detail}")]
     EdgeFunctionTimeout { function: String, detail: String },
+    /// Routing Middleware threw, returned something unusable, or could not run.
+    #[error("middleware {function}: {detail}")]
+    MiddlewareFailed { function: String, detail: String },
+    /// Routing Middleware did not respond in time.
+    #[error("middleware {function}: {detail}")]
+    MiddlewareTimeout { function: String, detail: String },
     #[error("function {function}: no response: {detail}")]
     NoResponse { function: String, detail: String },
     #[error("function {function}: too many requests waiting for an instance ({detail})")]
@@ -53,6 +59,8 @@ impl GatewayError {
             Self::FunctionTimeout { .. } => "FUNCTION_INVOCATION_TIMEOUT",
             Self::EdgeFunctionFailed { .. } => "EDGE_FUNCTION_INVOCATION_FAILED",
             Self::EdgeFunctionTimeout { .. } => "EDGE_FUNCTION_INVOCATION_TIMEOUT",
+            Self::MiddlewareFailed { .. } => "MIDDLEWARE_INVOCATION_FAILED",
+            Self::MiddlewareTimeout { .. } => "MIDDLEWARE_INVOCATION_TIMEOUT",
             Self::NoResponse { .. } => "NO_RESPONSE_FROM_FUNCTION",
             Self::Throttled { .. } => "FUNCTION_THROTTLED",
             Self::Routing { .. } => "TOO_MANY_FILESYSTEM_CHECKS",
@@ -67,12 +75,12 @@ impl GatewayError {
             Self::HeaderTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MalformedRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::FunctionFailed { .. } | Self::EdgeFunctionFailed { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            Self::FunctionTimeout { .. } | Self::EdgeFunctionTimeout { .. } => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
+            Self::FunctionFailed { .. }
+            | Self::EdgeFunctionFailed { .. }
+            | Self::MiddlewareFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::FunctionTimeout { .. }
+            | Self::EdgeFunctionTimeout { .. }
+            | Self::MiddlewareTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::NoResponse { .. } | Self::Routing { .. } => StatusCode::BAD_GATEWAY,
             Self::Throttled { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }

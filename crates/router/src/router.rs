@@ -116,6 +116,14 @@ impl Router {
         })
     }
 
+    /// The Routing Middleware function of these routes, if any. It is no output of its own:
+    /// requests reach it only through [`Router::middleware`].
+    pub fn middleware_function(&self) -> Option<&str> {
+        self.middleware
+            .as_ref()
+            .map(|(_, function)| function.as_str())
+    }
+
     /// The Routing Middleware function to run before routing `path`, if the routes have a
     /// `middlewarePath` route whose `src` matches it (vercel-compat 7.4).
     pub fn middleware(&self, path: &str) -> Option<&str> {
@@ -279,6 +287,7 @@ mod tests {
         .expect("compiles");
         assert_eq!(router.middleware("/docs/a"), Some("middleware"));
         assert_eq!(router.middleware("/other"), None);
+        assert_eq!(router.middleware_function(), Some("middleware"));
         let none = Router::new(&routes(r#"[{"src":"/a"}]"#)).expect("compiles");
         assert_eq!(none.middleware("/a"), None);
     }

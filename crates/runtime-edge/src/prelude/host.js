@@ -1,6 +1,9 @@
 // eddy edge prelude, part 5: the entry points the isolate's loop calls.
 const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'DELETE', 'PATCH'];
 const functionName = N.functionName();
+// Routing Middleware (root middleware.js|ts) is planned as the function `middleware`: it may
+// also export `middleware`, and returning nothing means "continue" (x-middleware-next).
+const isMiddleware = functionName === 'middleware';
 const contexts = new Map();
 const requestContext = { get: () => contexts.get(N.current()) };
 Object.defineProperty(globalThis, Symbol.for('@vercel/request-context'), { value: requestContext, configurable: true });
@@ -22,6 +25,7 @@ function handlerFor(method) {
   const mod = exportsOf();
   const d = mod.default;
   if (typeof d === 'function') return { handler: d };
+  if (isMiddleware && typeof mod.middleware === 'function') return { handler: mod.middleware };
   if (d && typeof d.fetch === 'function') return { handler: (req, ctx) => d.fetch(req, env, ctx) };
   if (typeof mod[method] === 'function') return { handler: mod[method] };
   if (method === 'HEAD' && typeof mod.GET === 'function') return { handler: mod.GET };
@@ -32,6 +36,7 @@ function check() {
   const mod = exportsOf();
   const d = mod.default;
   if (typeof d === 'function' || (d && typeof d.fetch === 'function')) return null;
+  if (isMiddleware && typeof mod.middleware === 'function') return null;
   if (METHODS.some((m) => typeof mod[m] === 'function')) return null;
   return `No default or HTTP-named export was found in ${functionName} (export a default function (request, ctx) => Response, or GET/POST/... functions)`;
 }
@@ -76,6 +81,9 @@ async function dispatch(inv, method, url, flatHeaderList, body) {
       response = await handler(request, ctx);
     } finally {
       contexts.delete(inv);
+    }
+    if (isMiddleware && (response === undefined || response === null)) {
+      return N.respond(inv, 200, ['x-middleware-next', '1'], undefined, false);
     }
     if (!(response instanceof Response)) {
       const got = response === null ? 'null' : typeof response;
