@@ -268,6 +268,8 @@ impl<'a> Context<'a> {
         Ok(())
     }
 
+    /// The project's files kept by `skip` (and never the output), walked on first use and kept
+    /// in `cell`; each cell is always asked with the same `skip`.
     fn files<'c>(
         &self,
         cell: &'c OnceCell<Vec<(String, PathBuf)>>,
