@@ -60,7 +60,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ("VERCEL", "1".to_owned()),
         ("VERCEL_ENV", "production".to_owned()),
         ("VERCEL_REGION", "dev1".to_owned()),
-        ("NODE_ENV", "production".to_owned()),
         ("VERCEL_URL", display_addr(local)),
         ("VERCEL_DEPLOYMENT_ID", deployment.id.clone()),
     ];
@@ -69,6 +68,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         for (key, value) in &system_env {
             spec.env.insert((*key).to_owned(), value.clone());
         }
+        // A default only: a function may set its own.
+        spec.env
+            .entry("NODE_ENV".to_owned())
+            .or_insert_with(|| "production".to_owned());
     }
     let defaults = PoolDefaults {
         idle_timeout: Duration::from_secs(args.idle_timeout),
