@@ -6,6 +6,7 @@
 //! error declares ([`ApiError`]): 401 bad token, 400 bad input, 404 unknown ids, 409
 //! conflicts, 413 too large, 500 storage.
 
+mod client;
 mod errors;
 mod routes;
 pub mod types;
@@ -19,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
 
+pub use client::{Client, ClientError, FollowEvent};
 pub use errors::ApiError;
 
 use crate::cron::CronEngine;

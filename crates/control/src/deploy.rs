@@ -196,6 +196,16 @@ fn stage_tar_within(
     Ok(staged)
 }
 
+/// Packs a `.vercel/output` directory into the gzipped tar the admin API takes (its content
+/// at the archive's root; symlinks stay links). The client side of [`stage_tar`].
+pub fn pack_dir(dir: &Path) -> io::Result<Vec<u8>> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(encoder);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir)?;
+    builder.into_inner()?.finish()
+}
+
 /// Copies a `.vercel/output` directory into a new staging dir (symlinks stay symlinks).
 pub fn stage_dir(deployments_dir: &Path, source: &Path) -> Result<Staged, DeployError> {
     if !source.is_dir() {

@@ -4,6 +4,7 @@
 
 mod control {
     pub mod admin;
+    pub mod client;
     pub mod crons;
     pub mod deployments;
     pub mod edge_config_npm;
