@@ -37,7 +37,9 @@ pub(crate) fn prepare(step: &Step<'_>) -> Result<String, FunctionError> {
         Language::Rust => rust::prepare(step),
         Language::Python => python::prepare(step),
         Language::Ruby => ruby::prepare(step),
-        Language::JavaScript | Language::TypeScript => Ok(step.detected.source_rel.clone()),
+        Language::JavaScript | Language::TypeScript | Language::Wasm => {
+            Ok(step.detected.source_rel.clone())
+        }
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) enum Language {
     Python,
     Ruby,
     Rust,
+    /// `.wasm` holding a `wasi:http` component; core modules are assets, not functions.
+    Wasm,
 }
 
 /// One function file found under `api/`.
@@ -143,6 +145,7 @@ fn classify(project: &Path, file: &Path, detection: &mut Detection) -> Option<De
         // Rack apps (`config.ru`) too: Vercel needs a `builds` entry for them, eddy serves them as is.
         "rb" | "ru" => Language::Ruby,
         "rs" => Language::Rust,
+        "wasm" => Language::Wasm,
         _ => return None,
     };
     if language == Language::TypeScript
@@ -153,6 +156,9 @@ fn classify(project: &Path, file: &Path, detection: &mut Detection) -> Option<De
         return None;
     }
     if language == Language::Go && name.ends_with("_test.go") {
+        return None;
+    }
+    if language == Language::Wasm && !is_component(file, &source_rel, detection) {
         return None;
     }
     let path = source_rel
@@ -183,6 +189,33 @@ fn classify(project: &Path, file: &Path, detection: &mut Detection) -> Option<De
         source: file.to_path_buf(),
         source_rel,
     })
+}
+
+/// Whether a `.wasm` file is a WebAssembly component (by its 8-byte header). A core module is
+/// what JavaScript functions import with `?module`, so it stays a plain file, with a warning in
+/// case it was meant to be a function.
+fn is_component(file: &Path, source_rel: &str, detection: &mut Detection) -> bool {
+    use std::io::Read as _;
+    let mut header = [0u8; 8];
+    let read = std::fs::File::open(file).and_then(|mut f| f.read_exact(&mut header));
+    match (read, header) {
+        (Ok(()), [0, b'a', b's', b'm', _, _, 1, 0]) => true,
+        (Ok(()), [0, b'a', b's', b'm', 1, 0, 0, 0]) => {
+            detection.warnings.push(format!(
+                "{source_rel} is a core WebAssembly module, not a wasi:http component, so it is \
+                 not a function (import it from a JavaScript function with `?module`, or build \
+                 a component for wasm32-wasip2 to serve it)"
+            ));
+            false
+        }
+        _ => {
+            detection.warnings.push(format!(
+                "{source_rel} is not a WebAssembly component, so it is not a function (build it \
+                 for wasm32-wasip2 as a wasi:http component)"
+            ));
+            false
+        }
+    }
 }
 
 /// A dynamic segment name (`[id]`) used twice in one path.
@@ -283,6 +316,30 @@ mod tests {
         ] {
             assert!(!defines_python_entrypoint(lacks), "{lacks}");
         }
+    }
+
+    #[test]
+    fn wasm_components_are_functions_and_core_modules_are_files_with_a_warning() {
+        let project = tempfile::tempdir().expect("temp dir");
+        let api = project.path().join("api");
+        std::fs::create_dir_all(&api).expect("api dir");
+        std::fs::write(api.join("hello.wasm"), b"\0asm\x0d\0\x01\0rest").expect("component");
+        std::fs::write(api.join("add.wasm"), b"\0asm\x01\0\0\0rest").expect("core module");
+        std::fs::write(api.join("junk.wasm"), b"nope").expect("junk");
+        let detection = detect(project.path());
+        let functions: Vec<_> = detection
+            .functions
+            .iter()
+            .map(|f| (f.path.as_str(), f.language))
+            .collect();
+        assert_eq!(functions, [("api/hello", Language::Wasm)]);
+        assert!(detection.errors.is_empty());
+        assert_eq!(detection.warnings.len(), 2, "{:?}", detection.warnings);
+        assert!(
+            detection.warnings[0].starts_with("api/add.wasm is a core WebAssembly module"),
+            "{:?}",
+            detection.warnings
+        );
     }
 
     #[test]

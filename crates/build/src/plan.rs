@@ -462,6 +462,7 @@ fn runtime_id(language: Language, bun: bool) -> &'static str {
         Language::Python => "python3.11",
         Language::Ruby => "ruby3.1",
         Language::Rust => "rust",
+        Language::Wasm => "wasm",
     }
 }
 
