@@ -153,8 +153,10 @@ text_enum!(
     EnvTarget { Production => "production", Preview => "preview", Development => "development" }
 );
 text_enum!(
-    /// A deployment's life: written while uploading, served when ready, stopped when archived
-    /// (unarchived on demand), gone when removed.
+    /// A deployment's life: served when ready, stopped when archived (unarchived on demand),
+    /// gone when removed. `uploading` is for stores where an upload spans several requests;
+    /// the embedded deploy never writes it (uploads are staged in a temporary directory and
+    /// the row is inserted ready).
     DeploymentState { Uploading => "uploading", Ready => "ready", Archived => "archived", Removed => "removed" }
 );
 text_enum!(
