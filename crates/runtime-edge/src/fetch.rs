@@ -33,15 +33,24 @@ pub(crate) struct FetchRequest {
     pub redirect: String,
 }
 
-/// A completed response, body read whole.
+/// The head of a response; its body streams separately as [`FetchEvent::Chunk`]s.
 #[derive(Debug)]
 pub(crate) struct FetchResponse {
     pub status: u16,
     pub status_text: String,
     pub headers: Vec<(String, String)>,
-    pub body: Bytes,
     pub url: String,
     pub redirected: bool,
+}
+
+/// What a fetch reports to its isolate, in order: `Head`, then `Chunk`s, then `End`; `Error`
+/// instead of any of them.
+#[derive(Debug)]
+pub(crate) enum FetchEvent {
+    Head(FetchResponse),
+    Chunk(Bytes),
+    End,
+    Error(String),
 }
 
 /// Rewrites a port other than 80/443 to the scheme's default, as the Edge network does.
@@ -52,17 +61,49 @@ pub(crate) fn restrict_port(url: &mut url::Url) {
     }
 }
 
-/// Runs one fetch, holding one of the invocation's connection permits meanwhile.
+/// Runs one fetch, holding one of the invocation's connection permits until its body is read,
+/// and reports each step through `report`.
 pub(crate) async fn run(
     client: Client,
     connections: Arc<Semaphore>,
+    request: FetchRequest,
+    restrict_ports: bool,
+    report: impl Fn(FetchEvent),
+) {
+    let Ok(_permit) = connections.acquire_owned().await else {
+        return report(FetchEvent::Error("the invocation ended".into()));
+    };
+    let (head, mut body) = match send(client, request, restrict_ports).await {
+        Ok(response) => response,
+        Err(message) => return report(FetchEvent::Error(message)),
+    };
+    let url = head.url.clone();
+    report(FetchEvent::Head(head));
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    report(FetchEvent::Chunk(data));
+                }
+            }
+            Err(e) => {
+                return report(FetchEvent::Error(format!(
+                    "reading the response of {url} failed: {e}"
+                )));
+            }
+        }
+    }
+    report(FetchEvent::End);
+}
+
+/// Sends the request, following redirects; resolves with the final head and its body.
+async fn send(
+    client: Client,
     mut request: FetchRequest,
     restrict_ports: bool,
-) -> Result<FetchResponse, String> {
-    let _permit = connections
-        .acquire_owned()
-        .await
-        .map_err(|_| "the invocation ended".to_string())?;
+) -> Result<(FetchResponse, hyper::body::Incoming), String> {
     let mut redirected = false;
     for _ in 0..=20 {
         let mut url = url::Url::parse(&request.url).map_err(|e| format!("invalid url: {e}"))?;
@@ -118,20 +159,14 @@ pub(crate) async fn run(
             })
             .collect();
         let status_text = status.canonical_reason().unwrap_or("").to_string();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the response of {url} failed: {e}"))?
-            .to_bytes();
-        return Ok(FetchResponse {
+        let head = FetchResponse {
             status: status.as_u16(),
             status_text,
             headers,
-            body,
             url: url.to_string(),
             redirected,
-        });
+        };
+        return Ok((head, response.into_body()));
     }
     Err(format!(
         "fetch to {} redirected more than 20 times",

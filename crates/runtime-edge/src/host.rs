@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 
 use crate::EdgeOptions;
 use crate::body::{self, Chunk};
-use crate::fetch::{self, FetchRequest, FetchResponse};
+use crate::fetch::{self, FetchEvent, FetchRequest};
 use crate::webapi;
 
 /// Something that happened outside JavaScript and must be handed to it.
@@ -29,7 +29,7 @@ pub(crate) enum Event {
     Fetch {
         op: u32,
         invocation: Option<u32>,
-        result: Result<FetchResponse, String>,
+        event: FetchEvent,
     },
 }
 
@@ -321,14 +321,16 @@ fn install_invocation<'js>(
         }
     );
     let s = state.clone();
+    // Returns false once nobody reads the body any more (the client went away): the prelude
+    // then cancels the stream instead of producing into the void.
     native!(n, ctx, "chunk", move |inv: u32, chunk: Value<'_>| {
         let st = s.borrow();
-        if let (Some(body), Some(bytes)) = (
-            st.invocations.get(&inv).and_then(|i| i.body.as_ref()),
-            bytes_of(&chunk),
-        ) {
-            // A closed receiver means the client went away; the stream just ends unread.
-            let _ = body.send(Ok(bytes));
+        match st.invocations.get(&inv).and_then(|i| i.body.as_ref()) {
+            Some(body) => match bytes_of(&chunk) {
+                Some(bytes) => body.send(Ok(bytes)).is_ok(),
+                None => !body.is_closed(),
+            },
+            None => false,
         }
     });
     let s = state.clone();
@@ -381,14 +383,16 @@ fn install_fetch<'js>(ctx: &Ctx<'js>, n: &Object<'js>, state: &Shared) -> rquick
         let events = st.events.clone();
         let client = st.client.clone();
         let restrict = st.options.restrict_fetch_ports;
-        let task = tokio::task::spawn_local(async move {
-            let result = fetch::run(client, connections, request, restrict).await;
+        let report = move |event| {
+            // A closed channel means the isolate is gone; nobody waits for the result.
             let _ = events.send(Event::Fetch {
                 op,
                 invocation,
-                result,
+                event,
             });
-        });
+        };
+        let task =
+            tokio::task::spawn_local(fetch::run(client, connections, request, restrict, report));
         st.ops.insert(op, task.abort_handle());
         Ok(op)
     });
@@ -470,33 +474,32 @@ fn install_webapi<'js>(ctx: &Ctx<'js>, n: &Object<'js>) -> rquickjs::Result<()> 
     Ok(())
 }
 
-/// Turns a completed fetch into the arguments of the prelude's `opDone`.
-pub(crate) fn fetch_result<'js>(
+/// Turns a fetch event into the arguments of the prelude's `opDone(op, kind, value)`: kind 0
+/// is the head (`[status, statusText, flatHeaders, url, redirected]`), 1 a body chunk, 2 the
+/// end of the body, 3 an error message.
+pub(crate) fn fetch_event<'js>(
     ctx: &Ctx<'js>,
-    result: Result<FetchResponse, String>,
-) -> rquickjs::Result<(bool, Value<'js>)> {
-    match result {
-        Ok(response) => {
+    event: FetchEvent,
+) -> rquickjs::Result<(u8, Value<'js>)> {
+    Ok(match event {
+        FetchEvent::Head(head) => {
             let out = rquickjs::Array::new(ctx.clone())?;
-            out.set(0, response.status)?;
-            out.set(1, response.status_text)?;
-            let flat: Vec<String> = response
-                .headers
-                .into_iter()
-                .flat_map(|(k, v)| [k, v])
-                .collect();
+            out.set(0, head.status)?;
+            out.set(1, head.status_text)?;
+            let flat: Vec<String> = head.headers.into_iter().flat_map(|(k, v)| [k, v]).collect();
             out.set(2, flat)?;
-            out.set(
-                3,
-                TypedArray::<u8>::new(ctx.clone(), response.body.to_vec())?,
-            )?;
-            out.set(4, response.url)?;
-            out.set(5, response.redirected)?;
-            Ok((true, out.into_value()))
+            out.set(3, head.url)?;
+            out.set(4, head.redirected)?;
+            (0, out.into_value())
         }
-        Err(message) => Ok((
-            false,
+        FetchEvent::Chunk(bytes) => (
+            1,
+            TypedArray::<u8>::new(ctx.clone(), bytes.to_vec())?.into_value(),
+        ),
+        FetchEvent::End => (2, Value::new_undefined(ctx.clone())),
+        FetchEvent::Error(message) => (
+            3,
             rquickjs::String::from_str(ctx.clone(), &message)?.into_value(),
-        )),
-    }
+        ),
+    })
 }

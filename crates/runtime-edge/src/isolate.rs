@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::EdgeOptions;
 use crate::bytecode::{self, Bytecode, BytecodeCache};
+use crate::fetch::FetchEvent;
 use crate::host::{self, Event, HeadReply, LoopState, Shared};
 
 /// Every intrinsic except `Eval`: `eval` and `new Function(string)` throw.
@@ -414,12 +415,14 @@ impl Isolate {
             Event::Fetch {
                 op,
                 invocation,
-                result,
+                event,
             } => {
-                self.state.borrow_mut().ops.remove(&op);
+                if matches!(event, FetchEvent::End | FetchEvent::Error(_)) {
+                    self.state.borrow_mut().ops.remove(&op);
+                }
                 self.turn(invocation, move |ctx| {
-                    let (ok, value) = host::fetch_result(ctx, result)?;
-                    host_fn(ctx, "opDone")?.call::<_, ()>((op, ok, value))
+                    let (kind, value) = host::fetch_event(ctx, event)?;
+                    host_fn(ctx, "opDone")?.call::<_, ()>((op, kind, value))
                 });
             }
         }

@@ -323,13 +323,31 @@ class Response {
 mixBody(Response);
 define('Response', Response);
 
-// --- fetch
+// --- fetch: a fetch is `pending` until its head arrives, then its body streams through the
+// controller in `bodyOps` until the end.
 const pendingOps = new Map();
-function opDone(op, ok, value) {
-  const p = pendingOps.get(op);
-  if (!p) return;
-  pendingOps.delete(op);
-  if (ok) p.resolve(value); else p.reject(new TypeError(`fetch failed: ${value}`));
+const bodyOps = new Map();
+function opDone(op, kind, value) {
+  if (kind === 0) {
+    const p = pendingOps.get(op);
+    pendingOps.delete(op);
+    if (p) p.resolve(value);
+  } else if (kind === 1) {
+    const c = bodyOps.get(op);
+    if (c) c.enqueue(value);
+  } else if (kind === 2) {
+    const c = bodyOps.get(op);
+    bodyOps.delete(op);
+    if (c) c.close();
+  } else {
+    const error = new TypeError(`fetch failed: ${value}`);
+    const p = pendingOps.get(op);
+    pendingOps.delete(op);
+    if (p) p.reject(error);
+    const c = bodyOps.get(op);
+    bodyOps.delete(op);
+    if (c) c.error(error);
+  }
 }
 async function fetch(input, init = {}) {
   const request = new Request(input, init);
@@ -338,21 +356,32 @@ async function fetch(input, init = {}) {
   const body = request[kBody].source ? await request.bytes() : undefined;
   const headers = flatHeaders(request.headers);
   const op = N.fetch(request.method, request.url, headers, body, request.redirect);
-  const result = await new Promise((resolve, reject) => {
-    pendingOps.set(op, { resolve, reject });
-    if (signal) {
-      signal.addEventListener('abort', () => {
-        if (!pendingOps.delete(op)) return;
-        N.cancelOp(op);
-        reject(signal.reason);
-      }, { once: true });
-    }
-  });
-  const [status, statusText, flat, bytes, url, redirected] = result;
+  const head = new Promise((resolve, reject) => pendingOps.set(op, { resolve, reject }));
+  if (signal) {
+    signal.addEventListener('abort', () => {
+      N.cancelOp(op);
+      const p = pendingOps.get(op);
+      pendingOps.delete(op);
+      if (p) p.reject(signal.reason);
+      const c = bodyOps.get(op);
+      bodyOps.delete(op);
+      if (c) c.error(signal.reason);
+    }, { once: true });
+  }
+  const [status, statusText, flat, url, redirected] = await head;
   const h = new Headers();
   for (let i = 0; i + 1 < flat.length; i += 2) h.append(flat[i], flat[i + 1]);
   const nullBody = status === 204 || status === 205 || status === 304 || request.method === 'HEAD';
-  const response = new Response(nullBody ? null : bytes, { status: status < 200 ? 200 : status, statusText, headers: h });
+  let stream = null;
+  if (nullBody) {
+    N.cancelOp(op);
+  } else {
+    stream = new ReadableStream({
+      start(c) { bodyOps.set(op, c); },
+      cancel() { bodyOps.delete(op); N.cancelOp(op); },
+    }, { highWaterMark: 0 });
+  }
+  const response = new Response(stream, { status: status < 200 ? 200 : status, statusText, headers: h });
   response[kState].status = status;
   response[kState].url = url;
   response[kState].redirected = redirected;

@@ -58,7 +58,10 @@ async function sendResponse(inv, response) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      N.chunk(inv, typeof value === 'string' ? N.utf8Encode(value) : toBytes(value));
+      if (!N.chunk(inv, typeof value === 'string' ? N.utf8Encode(value) : toBytes(value))) {
+        await reader.cancel(new DOMException('the client went away', 'AbortError')).catch(() => {});
+        break;
+      }
     }
     N.end(inv);
   } catch (e) {

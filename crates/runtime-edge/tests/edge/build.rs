@@ -42,8 +42,16 @@ async fn a_typescript_edge_function_with_npm_and_node_builtins_is_bundled_and_se
         "node_modules/flavour/package.json",
         r#"{"name":"flavour","exports":{"edge-light":"./edge.js","node":"./node.js","default":"./node.js"}}"#,
     );
-    write(root, "node_modules/flavour/edge.js", "export const flavour = 'edge-light';");
-    write(root, "node_modules/flavour/node.js", "export const flavour = 'node';");
+    write(
+        root,
+        "node_modules/flavour/edge.js",
+        "export const flavour = 'edge-light';",
+    );
+    write(
+        root,
+        "node_modules/flavour/node.js",
+        "export const flavour = 'node';",
+    );
     write(
         root,
         "api/hello.ts",
@@ -105,5 +113,8 @@ fn importing_an_unsupported_node_builtin_fails_the_build_naming_it() {
     );
     let plan = plan(root);
     let error = plan.errors.first().expect("a build error").to_string();
-    assert!(error.contains("the edge runtime has no \"node:fs\""), "{error}");
+    assert!(
+        error.contains("the edge runtime has no \"node:fs\""),
+        "{error}"
+    );
 }

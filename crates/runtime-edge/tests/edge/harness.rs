@@ -152,7 +152,8 @@ pub mod server {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use http_body_util::Full;
+    use http_body_util::{BodyExt, Full, StreamBody};
+    use hyper::body::Frame;
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
 
@@ -171,6 +172,23 @@ pub mod server {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             write!(f, "http://127.0.0.1:{}", self.port)
         }
+    }
+
+    type ServerBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
+    /// `/stream`: three chunks, 150 ms apart.
+    fn streamed() -> ServerBody {
+        let chunks = futures_util::stream::unfold(0u8, |n| async move {
+            if n == 3 {
+                return None;
+            }
+            if n > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            let frame = Frame::data(Bytes::from(format!("part{n};")));
+            Some((Ok::<_, Infallible>(frame), n + 1))
+        });
+        StreamBody::new(chunks).boxed_unsync()
     }
 
     pub async fn start() -> Server {
@@ -197,11 +215,16 @@ pub mod server {
                                 tokio::time::sleep(Duration::from_millis(100)).await;
                             }
                             o.fetch_sub(1, Ordering::SeqCst);
+                            if req.uri().path() == "/stream" {
+                                return Ok::<_, Infallible>(
+                                    hyper::Response::builder().body(streamed()).expect("valid"),
+                                );
+                            }
                             let body = format!("{} {}", req.method(), req.uri().path());
                             Ok::<_, Infallible>(
                                 hyper::Response::builder()
                                     .header("x-served", "yes")
-                                    .body(Full::new(Bytes::from(body)))
+                                    .body(Full::new(Bytes::from(body)).boxed_unsync())
                                     .expect("valid"),
                             )
                         }

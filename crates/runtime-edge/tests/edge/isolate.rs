@@ -301,3 +301,31 @@ async fn cpu_time_is_counted_in_fifty_millisecond_execution_units() {
     let units = units_after(3).await;
     assert!((3..=8).contains(&units), "units {units}");
 }
+
+#[tokio::test]
+async fn a_stream_stops_producing_when_the_client_goes_away() {
+    let f = function(
+        "api/endless",
+        "globalThis.produced = 0; globalThis.cancelled = false;
+         exports.default = (req) => {
+           if (new URL(req.url).searchParams.has('count')) return new Response(`${globalThis.produced} ${globalThis.cancelled}`);
+           return new Response(new ReadableStream({
+             async pull(c) { await new Promise((r) => setTimeout(r, 10)); globalThis.produced++; c.enqueue(new Uint8Array([1])); },
+             cancel() { globalThis.cancelled = true; },
+           }));
+         };",
+    );
+    let instance = spawn(&f).await;
+    let response = send(&instance, request("GET", "/", None))
+        .await
+        .expect("responds");
+    let mut body = response.into_body();
+    body.frame().await.expect("a frame").expect("ok");
+    drop(body);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first = call(&instance, "GET", "/?count", None).await.body;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let later = call(&instance, "GET", "/?count", None).await.body;
+    assert_eq!(first, later, "production stopped");
+    assert!(later.ends_with("true"), "the stream was cancelled: {later}");
+}

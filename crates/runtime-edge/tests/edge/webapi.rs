@@ -1,5 +1,7 @@
 //! Every Web API family of vercel-compat 7.2, exercised inside a real isolate.
 
+use http_body_util::BodyExt;
+
 use crate::harness::*;
 
 #[tokio::test]
@@ -70,6 +72,34 @@ async fn fetch_reaches_a_local_server_with_method_headers_and_body() {
     ))
     .await;
     assert_eq!(out, format!("200|true|yes|POST /echo|{server}/echo"));
+}
+
+#[tokio::test]
+async fn a_fetched_body_streams_through_to_the_response() {
+    let server = server::start().await;
+    let f = function(
+        "api/proxy",
+        &format!(
+            "exports.default = async () => new Response((await fetch('{server}/stream')).body);"
+        ),
+    );
+    let instance = spawn(&f).await;
+    let response = send(&instance, request("GET", "/api/proxy", None))
+        .await
+        .expect("responds");
+    let started = std::time::Instant::now();
+    let mut body = response.into_body();
+    let first = body.frame().await.expect("a frame").expect("ok");
+    assert_eq!(first.into_data().expect("data"), "part0;");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(120),
+        "the first chunk did not wait for the rest"
+    );
+    let mut rest = Vec::new();
+    while let Some(frame) = body.frame().await {
+        rest.extend_from_slice(&frame.expect("ok").into_data().expect("data"));
+    }
+    assert_eq!(rest, b"part1;part2;");
 }
 
 #[tokio::test]
