@@ -76,6 +76,8 @@ pub(crate) struct LoopState {
     pub ended: Vec<Invocation>,
     /// Execution units (50 ms of CPU, rounded up, per invocation) so far.
     pub execution_units: u64,
+    /// Maps stack frames in errors and logs to the user's source files.
+    pub stack: crate::stack::StackMapper,
 }
 
 pub(crate) type Shared = Rc<RefCell<LoopState>>;
@@ -120,7 +122,9 @@ impl LoopState {
                 .unwrap_or_default();
             InvokeError::TimedOut { waited }
         } else {
-            InvokeError::Failed { reason }
+            InvokeError::Failed {
+                reason: self.stack.map(&reason),
+            }
         }
     }
 
@@ -257,6 +261,7 @@ fn install_loop<'js>(ctx: &Ctx<'js>, n: &Object<'js>, state: &Shared) -> rquickj
     native!(n, ctx, "log", move |level: String, message: String| {
         let st = s.borrow();
         let (function, instance) = (&st.function, st.instance);
+        let message = st.stack.map(&message);
         match level.as_str() {
             "error" => {
                 tracing::error!(target: FUNCTION_TARGET, %function, %instance, "{message}")

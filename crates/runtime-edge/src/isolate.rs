@@ -274,6 +274,7 @@ impl Isolate {
             client: crate::fetch::client(),
             ended: Vec::new(),
             execution_units: 0,
+            stack: crate::stack::StackMapper::new(&spec.root.join(&spec.handler), &spec.root),
         }));
         let prelude = bytecode::prelude();
         ctx.with(|ctx| -> Result<(), String> {

@@ -18,6 +18,7 @@ mod fetch;
 mod host;
 mod isolate;
 mod prelude;
+mod stack;
 mod webapi;
 
 use std::sync::Arc;

@@ -118,3 +118,50 @@ fn importing_an_unsupported_node_builtin_fails_the_build_naming_it() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_thrown_error_names_the_typescript_line_through_the_source_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(root, "package.json", r#"{"name":"p"}"#);
+    write(
+        root,
+        "api/boom.ts",
+        "export const config = { runtime: 'edge' };\n\
+         interface Shape { size: number }\n\
+         function explode(shape: Shape): never {\n\
+         \x20 throw new Error(`boom ${shape.size}`);\n\
+         }\n\
+         export default (): Response => explode({ size: 3 });\n",
+    );
+    let plan = plan(root);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    let spec = plan.deployment.functions.get("api/boom").expect("planned");
+    let instance_spec = Arc::new(InstanceSpec {
+        function: "api/boom".into(),
+        runtime: spec.runtime.clone(),
+        root: spec.root.clone(),
+        handler: spec.handler.clone(),
+        source: spec.source.clone(),
+        env: Default::default(),
+        memory_mb: 128,
+        max_duration: spec.max_duration,
+        options: serde_json::Value::Null,
+    });
+    let instance = EdgeRuntime::new(options())
+        .spawn(instance_spec, InstanceId(7001))
+        .await
+        .expect("starts");
+    let error = send(&instance, request("GET", "/api/boom", None))
+        .await
+        .expect_err("throws");
+    let eddy_runtime::InvokeError::Failed { reason } = error else {
+        panic!("expected Failed, got {error:?}");
+    };
+    assert!(reason.contains("boom 3"), "{reason}");
+    assert!(
+        reason.contains("api/boom.ts:4:"),
+        "the frame points at the .ts line: {reason}"
+    );
+    assert!(!reason.contains(".edge.js"), "{reason}");
+}
