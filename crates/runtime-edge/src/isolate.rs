@@ -72,8 +72,23 @@ struct Figures {
     execution_units: AtomicU64,
     memory_bytes: AtomicU64,
     killed: AtomicBool,
+    /// When a drain's grace ends, in ms since `born` (`u64::MAX`: not draining). Set by the
+    /// caller of `drain`, read by the interrupt handler, so even code stuck in a busy loop
+    /// stops then.
+    drain_at_ms: AtomicU64,
+    born: Option<Instant>,
     /// The runtime-wide execution unit counter.
     runtime_units: Arc<AtomicU64>,
+}
+
+impl Figures {
+    fn drain_due(&self) -> bool {
+        let at = self.drain_at_ms.load(Ordering::Relaxed);
+        at != u64::MAX
+            && self
+                .born
+                .is_some_and(|born| born.elapsed().as_millis() >= u128::from(at))
+    }
 }
 
 /// An Edge function instance: one isolate on its own thread.
@@ -121,6 +136,8 @@ pub(crate) async fn spawn(
     let (done_tx, done_rx) = oneshot::channel();
     let figures = Arc::new(Figures {
         runtime_units,
+        drain_at_ms: AtomicU64::new(u64::MAX),
+        born: Some(Instant::now()),
         ..Figures::default()
     });
     let thread_figures = figures.clone();
@@ -221,6 +238,8 @@ struct Isolate {
     next_invocation: u32,
     first_byte_timeout: Duration,
     max_duration: Duration,
+    /// When a drain's grace ends: running code is interrupted then.
+    drain_until: Option<Instant>,
 }
 
 impl Isolate {
@@ -241,7 +260,7 @@ impl Isolate {
             let interrupted = interrupted.clone();
             let figures = figures.clone();
             rt.set_interrupt_handler(Some(Box::new(move || {
-                if figures.killed.load(Ordering::Relaxed) {
+                if figures.killed.load(Ordering::Relaxed) || figures.drain_due() {
                     return true;
                 }
                 // Interrupt once per turn: the busy code ends, later jobs of the turn run.
@@ -282,11 +301,16 @@ impl Isolate {
             for (name, bytes) in [("prelude", &prelude), ("bundle", &code)] {
                 let module = bytecode::load(&ctx, bytes)
                     .map_err(|e| format!("loading the {name}: {}", bytecode::describe(&ctx, e)))?;
-                let (_, promise) = module.eval().map_err(|e| bytecode::describe(&ctx, e))?;
+                let (module, promise) = module.eval().map_err(|e| bytecode::describe(&ctx, e))?;
                 while ctx.execute_pending_job() {}
                 promise
                     .finish::<Value>()
                     .map_err(|e| bytecode::describe(&ctx, e))?;
+                // A plain ES module (a Build Output edge entrypoint) publishes no global: its
+                // namespace holds the exports.
+                if name == "bundle" {
+                    publish_namespace(&ctx, &module).map_err(|e| bytecode::describe(&ctx, e))?;
+                }
             }
             let check: Option<String> = host_fn(&ctx, "check")
                 .and_then(|f| f.call(()))
@@ -309,6 +333,7 @@ impl Isolate {
             next_invocation: 0,
             first_byte_timeout: options.first_byte_timeout.min(max_duration),
             max_duration,
+            drain_until: None,
         })
     }
 
@@ -326,6 +351,7 @@ impl Isolate {
                     Some(Command::Invoke { request, reply }) => self.dispatch(request, reply),
                     Some(Command::Drain { grace, done }) => {
                         health.send_replace(Health::Draining { reason: "draining".into() });
+                        self.drain_until = Some(Instant::now() + grace);
                         drain = Some((Instant::now() + grace, done));
                     }
                     Some(Command::Kill) | None => return "killed".into(),
@@ -441,7 +467,12 @@ impl Isolate {
             st.current = invocation;
             st.now_ms = host::wall_ms();
         }
-        self.turn_deadline.set(self.earliest_deadline());
+        // No turn runs forever: a deadline of an invocation, the drain's end, or at worst
+        // maxDuration (say a busy loop in `waitUntil` work, after every response was sent).
+        let fallback = Instant::now() + self.max_duration;
+        let deadline = self.earliest_deadline().unwrap_or(fallback);
+        self.turn_deadline
+            .set(Some(self.drain_until.map_or(deadline, |d| d.min(deadline))));
         self.interrupted.set(false);
         let cpu_before = thread_cpu();
         let state = self.state.clone();
@@ -502,8 +533,12 @@ impl Isolate {
             .min()
     }
 
+    /// When the loop must wake up even without events: a deadline, or the drain's end.
     fn next_deadline(&self) -> Option<Instant> {
-        self.earliest_deadline()
+        match (self.earliest_deadline(), self.drain_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fails invocations whose deadline passed (the interrupt handler stopped their code).
@@ -553,6 +588,19 @@ impl Isolate {
         }
         st.settle(None, Duration::ZERO);
     }
+}
+
+/// A plain ES module (a Build Output edge entrypoint) publishes no `__eddy_edge` global: its
+/// namespace holds the exports.
+fn publish_namespace<'js>(
+    ctx: &Ctx<'js>,
+    module: &rquickjs::Module<'js, rquickjs::module::Evaluated>,
+) -> rquickjs::Result<()> {
+    let globals = ctx.globals();
+    if globals.get::<_, Value>("__eddy_edge")?.is_undefined() {
+        globals.set("__eddy_edge", module.namespace()?)?;
+    }
+    Ok(())
 }
 
 fn host_fn<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Function<'js>> {
@@ -666,6 +714,12 @@ impl Instance for EdgeInstance {
     }
 
     fn drain(&self, grace: Duration) -> BoxFuture<'static, ()> {
+        if let Some(born) = self.figures.born {
+            let at = (born.elapsed() + grace).as_millis();
+            self.figures
+                .drain_at_ms
+                .store(u64::try_from(at).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+        }
         let (done, wait) = oneshot::channel();
         let sent = self.commands.send(Command::Drain { grace, done }).is_ok();
         let finished = self

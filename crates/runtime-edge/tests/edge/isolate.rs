@@ -329,3 +329,51 @@ async fn a_stream_stops_producing_when_the_client_goes_away() {
     assert_eq!(first, later, "production stopped");
     assert!(later.ends_with("true"), "the stream was cancelled: {later}");
 }
+
+#[tokio::test]
+async fn a_plain_es_module_entrypoint_serves_its_default_export() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("index.js"),
+        "const greeting = 'from an es module';\nexport default () => new Response(greeting);\n",
+    )
+    .expect("write");
+    let mut f = function(
+        "api/unused",
+        "exports.default = () => new Response('unused');",
+    );
+    let spec = std::sync::Arc::make_mut(&mut f.spec);
+    spec.root = dir.path().to_path_buf();
+    spec.handler = "index.js".into();
+    let instance = spawn(&f).await;
+    assert_eq!(
+        call(&instance, "GET", "/", None).await.body,
+        "from an es module"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_loop_in_wait_until_is_stopped_when_the_drain_grace_ends() {
+    let f = function(
+        "api/stuck",
+        // The loop starts after the response, in a timer turn of no invocation.
+        "exports.default = (req, ctx) => { ctx.waitUntil(new Promise((r) => setTimeout(r, 50)).then(() => { for (;;) {} })); return new Response('sent'); };",
+    );
+    let instance = spawn(&f).await;
+    let started = Instant::now();
+    assert_eq!(call(&instance, "GET", "/", None).await.body, "sent");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        instance.drain(Duration::from_millis(300)),
+    )
+    .await
+    .expect("drain ends despite the busy loop");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
