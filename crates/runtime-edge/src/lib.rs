@@ -16,6 +16,7 @@ mod body;
 mod bytecode;
 mod fetch;
 mod host;
+mod instance;
 mod isolate;
 mod prelude;
 mod stack;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use eddy_runtime::{BoxFuture, Instance, InstanceId, InstanceSpec, Runtime, SpawnError};
 
 pub use bytecode::CompileError;
-pub use isolate::EdgeInstance;
+pub use instance::EdgeInstance;
 
 /// Limits and switches of the Edge runtime; [`EdgeOptions::default`] is production's.
 #[derive(Debug, Clone)]
@@ -104,7 +105,7 @@ impl Runtime for EdgeRuntime {
         spec: Arc<InstanceSpec>,
         id: InstanceId,
     ) -> BoxFuture<'static, Result<Arc<dyn Instance>, SpawnError>> {
-        Box::pin(isolate::spawn(
+        Box::pin(instance::spawn(
             spec,
             id,
             self.options.clone(),
