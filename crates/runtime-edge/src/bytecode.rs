@@ -210,19 +210,31 @@ pub(crate) fn describe(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     if !matches!(error, rquickjs::Error::Exception) {
         return error.to_string();
     }
-    let value = ctx.catch();
+    describe_value(&ctx.catch())
+}
+
+/// A thrown or rejected value as text: an error's message and stack, else the value itself.
+pub(crate) fn describe_value(value: &rquickjs::Value<'_>) -> String {
     if let Some(exception) = value.as_exception() {
         let message = exception.message().unwrap_or_default();
-        match exception.stack() {
-            Some(stack) if !stack.is_empty() => format!("{message}\n{stack}"),
-            _ => message,
-        }
-    } else {
-        value
-            .as_string()
-            .and_then(|s| s.to_string().ok())
-            .unwrap_or_else(|| format!("{value:?}"))
+        let name = exception
+            .get::<_, String>("name")
+            .unwrap_or_else(|_| "Error".into());
+        return match exception.stack() {
+            Some(stack) if !stack.is_empty() => format!("{name}: {message}\n{stack}"),
+            _ => format!("{name}: {message}"),
+        };
     }
+    if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
+        return text;
+    }
+    value
+        .ctx()
+        .json_stringify(value.clone())
+        .ok()
+        .flatten()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| format!("{value:?}"))
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ pub(crate) struct LoopState {
 pub(crate) type Shared = Rc<RefCell<LoopState>>;
 
 /// The tracing target of function output, as the process runtimes use it.
-const FUNCTION_TARGET: &str = "eddy::function";
+pub(crate) const FUNCTION_TARGET: &str = "eddy::function";
 
 /// The wall clock in ms, as `Date.now()` reports it once I/O advanced it.
 pub(crate) fn wall_ms() -> f64 {

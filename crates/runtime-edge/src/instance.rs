@@ -134,6 +134,22 @@ pub(crate) async fn spawn(
     }))
 }
 
+/// Tells the isolate that an invocation's caller is gone, unless disarmed.
+struct CancelOnDrop {
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    id: eddy_runtime::InvocationId,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(commands) = self.commands.take() {
+            let _ = commands.send(Command::Cancel {
+                id: self.id.clone(),
+            });
+        }
+    }
+}
+
 /// The URL the function sees: the public URL rebuilt from the forwarded headers.
 fn public_url(parts: &http::request::Parts) -> String {
     let header = |name: &str| {
@@ -197,13 +213,22 @@ impl Instance for EdgeInstance {
                 body: has_body.then_some(body),
             };
             let (reply, head) = oneshot::channel();
+            let id = request.id.clone();
             commands
                 .send(Command::Invoke { request, reply })
                 .map_err(|_| InvokeError::Unavailable {
                     instance,
                     reason: "the isolate has exited".into(),
                 })?;
-            head.await.map_err(|_| InvokeError::Crashed {
+            // Dropped before the head arrives (the client went away): abort the request's
+            // signal in the isolate.
+            let mut cancel = CancelOnDrop {
+                commands: Some(commands),
+                id,
+            };
+            let head = head.await;
+            cancel.commands = None;
+            head.map_err(|_| InvokeError::Crashed {
                 instance,
                 reason: "the isolate ended during the invocation".into(),
             })?

@@ -51,6 +51,10 @@ pub(crate) enum Command {
         grace: Duration,
         done: oneshot::Sender<()>,
     },
+    /// The caller stopped waiting for this invocation's response.
+    Cancel {
+        id: eddy_runtime::InvocationId,
+    },
     Kill,
 }
 
@@ -175,6 +179,20 @@ impl Isolate {
             execution_units: 0,
             stack: crate::stack::StackMapper::new(&spec.root.join(&spec.handler), &spec.root),
         }));
+        {
+            let state = state.clone();
+            rt.set_host_promise_rejection_tracker(Some(Box::new(
+                move |_ctx, _promise, reason, is_handled| {
+                    if is_handled {
+                        return;
+                    }
+                    if let Ok(st) = state.try_borrow() {
+                        let reason = st.stack.map(&bytecode::describe_value(&reason));
+                        tracing::warn!(target: host::FUNCTION_TARGET, function = %st.function, instance = %st.instance, "unhandled promise rejection: {reason}");
+                    }
+                },
+            )));
+        }
         let prelude = bytecode::prelude();
         ctx.with(|ctx| -> Result<(), String> {
             host::install(&ctx, &state).map_err(|e| bytecode::describe(&ctx, e))?;
@@ -227,8 +245,16 @@ impl Isolate {
         loop {
             let wake = self.next_deadline();
             tokio::select! {
-                command = commands.recv(), if drain.is_none() => match command {
+                command = commands.recv() => match command {
+                    Some(Command::Invoke { reply, .. }) if drain.is_some() => {
+                        let _ = reply.send(Err(InvokeError::Unavailable {
+                            instance: self.state.borrow().instance,
+                            reason: "the isolate is draining".into(),
+                        }));
+                    }
                     Some(Command::Invoke { request, reply }) => self.dispatch(request, reply),
+                    Some(Command::Cancel { id }) => self.cancel(&id),
+                    Some(Command::Drain { .. }) if drain.is_some() => {}
                     Some(Command::Drain { grace, done }) => {
                         health.send_replace(Health::Draining { reason: "draining".into() });
                         self.drain_until = Some(Instant::now() + grace);
@@ -259,13 +285,6 @@ impl Isolate {
                         let _ = done.send(());
                     }
                     return "drained".into();
-                }
-                // Late commands are refused while draining.
-                while let Ok(Command::Invoke { reply, .. }) = commands.try_recv() {
-                    let _ = reply.send(Err(InvokeError::Unavailable {
-                        instance: self.state.borrow().instance,
-                        reason: "the isolate is draining".into(),
-                    }));
                 }
             }
         }
@@ -309,6 +328,22 @@ impl Isolate {
             };
             host_fn(ctx, "dispatch")?.call::<_, ()>((inv, method, url, headers, body))
         });
+    }
+
+    /// Aborts `request.signal` of the invocation whose caller went away.
+    fn cancel(&mut self, id: &eddy_runtime::InvocationId) {
+        let inv = self
+            .state
+            .borrow()
+            .invocations
+            .iter()
+            .find(|(_, i)| i.id == *id)
+            .map(|(k, _)| *k);
+        if let Some(inv) = inv {
+            self.turn(Some(inv), move |ctx| {
+                host_fn(ctx, "abort")?.call::<_, ()>((inv,))
+            });
+        }
     }
 
     fn handle(&mut self, event: Event) {

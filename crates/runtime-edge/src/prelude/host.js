@@ -5,6 +5,13 @@ const functionName = N.functionName();
 // also export `middleware`, and returning nothing means "continue" (x-middleware-next).
 const isMiddleware = functionName === 'middleware';
 const contexts = new Map();
+// The abort controller of each invocation's `request.signal`.
+const controllers = new Map();
+function abort(inv) {
+  const controller = controllers.get(inv);
+  controllers.delete(inv);
+  if (controller) controller.abort(new DOMException('The client disconnected', 'AbortError'));
+}
 const requestContext = { get: () => contexts.get(N.current()) };
 Object.defineProperty(globalThis, Symbol.for('@vercel/request-context'), { value: requestContext, configurable: true });
 Object.defineProperty(globalThis, Symbol.for('@next/request-context'), { value: requestContext, configurable: true });
@@ -59,7 +66,8 @@ async function sendResponse(inv, response) {
       const { value, done } = await reader.read();
       if (done) break;
       if (!N.chunk(inv, typeof value === 'string' ? N.utf8Encode(value) : toBytes(value))) {
-        await reader.cancel(new DOMException('the client went away', 'AbortError')).catch(() => {});
+        abort(inv);
+        await reader.cancel(new DOMException('The client disconnected', 'AbortError')).catch(() => {});
         break;
       }
     }
@@ -74,7 +82,9 @@ async function dispatch(inv, method, url, flatHeaderList, body) {
   try {
     const headers = new Headers();
     for (let i = 0; i + 1 < flatHeaderList.length; i += 2) headers.append(flatHeaderList[i], flatHeaderList[i + 1]);
-    const request = new Request(url, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
+    const controller = new AbortController();
+    controllers.set(inv, controller);
+    const request = new Request(url, { method, headers, signal: controller.signal, body: method === 'GET' || method === 'HEAD' ? undefined : body });
     const { handler, allow } = handlerFor(method);
     if (!handler) return N.respond(inv, 405, ['allow', allow.join(', ')], undefined, false);
     const ctx = { waitUntil: waitUntilPromise };
@@ -96,11 +106,13 @@ async function dispatch(inv, method, url, flatHeaderList, body) {
   } catch (e) {
     console.error(e);
     N.fail(inv, describeError(e));
+  } finally {
+    controllers.delete(inv);
   }
 }
 
 Object.defineProperty(globalThis, '__eddy_host', {
-  value: Object.freeze({ check, dispatch, timerFired, opDone }),
+  value: Object.freeze({ check, dispatch, timerFired, opDone, abort }),
   enumerable: false,
   configurable: false,
   writable: false,

@@ -58,6 +58,51 @@ pub fn function_with(
     Function { _dir: dir, spec }
 }
 
+/// Everything logged by any test of this binary (a global subscriber: isolates log from their
+/// own threads). Call before the code that logs; search the text for something unique.
+pub fn logs() -> String {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    let buffer = LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || Capture(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        buffer
+    });
+    let bytes = buffer.lock().expect("not poisoned").clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits up to a second for `needle` to show up in [`logs`].
+pub async fn log_containing(needle: &str) -> String {
+    for _ in 0..100 {
+        let logs = logs();
+        if logs.contains(needle) {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    logs()
+}
+
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 pub async fn spawn_with(

@@ -377,3 +377,58 @@ async fn a_busy_loop_in_wait_until_is_stopped_when_the_drain_grace_ends() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn console_output_and_unhandled_rejections_reach_the_function_log() {
+    logs();
+    let f = function(
+        "api/logs",
+        "exports.default = () => {
+           console.log('visible log line %d', 42, { a: 1 });
+           Promise.reject(new Error('nobody handles this rejection'));
+           return new Response('ok');
+         };",
+    );
+    let instance = spawn(&f).await;
+    call(&instance, "GET", "/", None).await;
+    let logs = log_containing("nobody handles this rejection").await;
+    let line = logs
+        .lines()
+        .find(|l| l.contains("visible log line 42 { a: 1 }"))
+        .expect("the console line is logged");
+    assert!(
+        line.contains("eddy::function") && line.contains("api/logs"),
+        "{line}"
+    );
+    let rejection = logs
+        .lines()
+        .find(|l| l.contains("unhandled promise rejection: Error: nobody handles this rejection"))
+        .expect("the rejection is logged");
+    assert!(rejection.contains("WARN"), "{rejection}");
+}
+
+#[tokio::test]
+async fn a_caller_that_goes_away_aborts_the_request_signal() {
+    let f = function(
+        "api/abort",
+        "globalThis.aborted = 'no';
+         exports.default = async (req) => {
+           if (new URL(req.url).searchParams.has('check')) return new Response(globalThis.aborted);
+           req.signal.addEventListener('abort', () => { globalThis.aborted = req.signal.reason.name; });
+           await new Promise((r) => setTimeout(r, 2000));
+           return new Response('late');
+         };",
+    );
+    let instance = spawn(&f).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        send(&instance, request("GET", "/", None)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the call was still waiting");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        call(&instance, "GET", "/?check", None).await.body,
+        "AbortError"
+    );
+}
