@@ -144,9 +144,13 @@ fn in_code_config_and_vercel_json_globs_are_applied() {
             r#"{"functions": {"api/big.js": {"memory": 3009}, "api/*.js": {"memory": 1024, "maxDuration": 10}}}"#,
         ),
     ]);
-    let plan = plan_ok(dir.path());
+    // Edge functions are bundled by esbuild.
+    let mut options = PlanOptions::new(dir.path());
+    options.esbuild = esbuild();
+    let plan = plan(dir.path(), &options).expect("plans");
     let functions = &plan.deployment.functions;
     assert_eq!(functions["api/edge"].runtime, "edge");
+    assert!(functions["api/edge"].handler.ends_with(".edge.js"));
     assert_eq!(functions["api/slow"].max_duration, Duration::from_secs(60));
     assert_eq!(functions["api/slow"].memory_mb, 1024);
     assert_eq!(functions["api/big"].memory_mb, 3009);
