@@ -92,7 +92,8 @@ pub(crate) fn run_thread(
         }
     };
     let local = tokio::task::LocalSet::new();
-    let health_ref = &health;
+    let guard = ExitGuard(health);
+    let health_ref = &guard.0;
     let reason = local.block_on(&tokio_rt, async move {
         let isolate = match Isolate::start(&spec, id, options, code, figures) {
             Ok(isolate) => isolate,
@@ -104,7 +105,25 @@ pub(crate) fn run_thread(
         let _ = ready.send(Ok(()));
         isolate.run(commands, health_ref).await
     });
-    health.send_replace(Health::Exited { reason });
+    guard.0.send_replace(Health::Exited { reason });
+}
+
+/// Reports the isolate gone if its thread unwinds (a bug in eddy): the scheduler must not keep
+/// sending work to a thread that is no more.
+struct ExitGuard(watch::Sender<Health>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.send_if_modified(|health| {
+            if matches!(health, Health::Exited { .. }) {
+                return false;
+            }
+            *health = Health::Exited {
+                reason: "the isolate thread ended unexpectedly".into(),
+            };
+            true
+        });
+    }
 }
 
 struct Isolate {
@@ -535,4 +554,39 @@ fn thread_cpu() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
         .map(Duration::from)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_that_unwinds_reports_the_isolate_exited() {
+        let (tx, rx) = watch::channel(Health::Ready);
+        let unwound = std::thread::spawn(move || {
+            let _guard = ExitGuard(tx);
+            panic!("a bug in the loop");
+        })
+        .join();
+        assert!(unwound.is_err());
+        assert!(
+            matches!(&*rx.borrow(), Health::Exited { reason } if reason.contains("unexpectedly"))
+        );
+    }
+
+    #[test]
+    fn a_clean_exit_keeps_its_reason() {
+        let (tx, rx) = watch::channel(Health::Ready);
+        let guard = ExitGuard(tx);
+        guard.0.send_replace(Health::Exited {
+            reason: "drained".into(),
+        });
+        drop(guard);
+        assert_eq!(
+            *rx.borrow(),
+            Health::Exited {
+                reason: "drained".into()
+            }
+        );
+    }
 }
