@@ -16,6 +16,40 @@ const requestContext = { get: () => contexts.get(N.current()) };
 Object.defineProperty(globalThis, Symbol.for('@vercel/request-context'), { value: requestContext, configurable: true });
 Object.defineProperty(globalThis, Symbol.for('@next/request-context'), { value: requestContext, configurable: true });
 
+// AsyncLocalStorage (global, as Next.js expects, and behind node:async_hooks): QuickJS tracks
+// no async context, but every turn of the loop belongs to one invocation, so a store set by
+// `run` is kept per invocation and survives its awaits.
+class AsyncLocalStorage {
+  constructor() { this[kState] = new Map(); this.enabled = true; }
+  static bind(fn) { return fn; }
+  static snapshot() { return (fn, ...args) => fn(...args); }
+  run(store, fn, ...args) {
+    const stores = this[kState];
+    const key = N.current() ?? 0;
+    const had = stores.has(key);
+    const previous = stores.get(key);
+    stores.set(key, store);
+    const restore = () => { if (had) stores.set(key, previous); else stores.delete(key); };
+    let result;
+    try {
+      result = fn(...args);
+    } catch (e) {
+      restore();
+      throw e;
+    }
+    if (result && typeof result.then === 'function') {
+      return Promise.resolve(result).finally(restore);
+    }
+    restore();
+    return result;
+  }
+  exit(fn, ...args) { return this.run(undefined, fn, ...args); }
+  getStore() { return this.enabled ? this[kState].get(N.current() ?? 0) : undefined; }
+  enterWith(store) { this[kState].set(N.current() ?? 0, store); }
+  disable() { this.enabled = false; this[kState].clear(); }
+}
+define('AsyncLocalStorage', AsyncLocalStorage);
+
 function waitUntilPromise(p) {
   N.waitUntil(1);
   Promise.resolve(p)

@@ -432,3 +432,35 @@ async fn a_caller_that_goes_away_aborts_the_request_signal() {
         "AbortError"
     );
 }
+
+#[tokio::test]
+async fn async_local_storage_keeps_each_invocations_store_across_awaits() {
+    let f = function(
+        "api/als",
+        "const als = new AsyncLocalStorage();
+         exports.default = (req) => {
+           const id = new URL(req.url).searchParams.get('id');
+           return als.run(id, async () => {
+             await new Promise((r) => setTimeout(r, 50 - Number(id) * 5));
+             await Promise.resolve();
+             return new Response(`${id}=${als.getStore()}`);
+           });
+         };",
+    );
+    let instance = spawn(&f).await;
+    let calls = (0..8).map(|id| {
+        let instance = instance.clone();
+        tokio::spawn(async move {
+            call(&instance, "GET", &format!("/?id={id}"), None)
+                .await
+                .body
+        })
+    });
+    for (id, body) in futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(body.expect("task"), format!("{id}={id}"));
+    }
+}
