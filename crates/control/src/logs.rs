@@ -21,17 +21,37 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Lines a follower may fall behind by before it skips some.
 const FOLLOW_BUFFER: usize = 4096;
 
+/// Most lines a sink holds between flushes; beyond it (flushes failing for a long time,
+/// e.g. on a full disk) the oldest are dropped, so memory stays bounded.
+pub const MAX_PENDING_LINES: usize = 100_000;
+
 /// Where runtime log lines go first. Cheap to call from the request path.
 #[derive(Debug)]
 pub struct LogSink {
-    pending: Mutex<Vec<LogRecord>>,
+    pending: Mutex<Pending>,
     live: broadcast::Sender<LogRecord>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Vec<LogRecord>,
+    dropped: u64,
+}
+
+impl Pending {
+    fn trim(&mut self) {
+        if self.lines.len() > MAX_PENDING_LINES {
+            let excess = self.lines.len() - MAX_PENDING_LINES;
+            self.lines.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
 }
 
 impl Default for LogSink {
     fn default() -> Self {
         Self {
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending::default()),
             live: broadcast::channel(FOLLOW_BUFFER).0,
         }
     }
@@ -42,10 +62,18 @@ impl LogSink {
     pub fn push(&self, record: LogRecord) {
         // No followers is the normal case: the send error only says so.
         let _ = self.live.send(record.clone());
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.lines.push(record);
+        pending.trim();
+    }
+
+    /// How many lines were dropped because flushes could not keep up (see
+    /// [`MAX_PENDING_LINES`]).
+    pub fn dropped(&self) -> u64 {
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(record);
+            .dropped
     }
 
     /// Lines pushed from now on (a follower that falls more than 4096 lines behind is told
@@ -55,13 +83,21 @@ impl LogSink {
     }
 
     fn take(&self) -> Vec<LogRecord> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(
+            &mut self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .lines,
+        )
     }
 
+    /// Puts lines back in front after a failed flush.
     fn restore(&self, mut taken: Vec<LogRecord>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        taken.append(&mut pending);
-        *pending = taken;
+        taken.append(&mut pending.lines);
+        pending.lines = taken;
+        pending.trim();
     }
 }
 
@@ -165,5 +201,46 @@ impl ControlPlane {
                 () = &mut shutdown => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeploymentId, Level};
+
+    fn line(n: usize) -> LogRecord {
+        LogRecord {
+            deployment: DeploymentId::from_digest(&[3; 32]),
+            function: None,
+            request_id: None,
+            level: Level::Info,
+            time: chrono::Utc::now(),
+            message: n.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_sink_that_cannot_flush_keeps_the_newest_lines_and_counts_the_rest() {
+        let sink = LogSink::default();
+        for n in 0..MAX_PENDING_LINES + 5 {
+            sink.push(line(n));
+        }
+        assert_eq!(sink.dropped(), 5);
+        let taken = sink.take();
+        assert_eq!(taken.len(), MAX_PENDING_LINES);
+        assert_eq!(taken[0].message, "5", "the oldest lines went first");
+        sink.push(line(0));
+        sink.restore(taken);
+        assert_eq!(
+            sink.dropped(),
+            6,
+            "restoring over the cap drops the oldest again"
+        );
+        assert_eq!(
+            sink.take().last().map(|l| l.message.as_str()),
+            Some("0"),
+            "newer lines stay last"
+        );
     }
 }
