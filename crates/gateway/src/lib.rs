@@ -20,7 +20,9 @@ pub mod observe;
 pub mod pipeline;
 pub mod rescue;
 pub mod server;
+pub mod sites;
 pub mod statics;
 
 pub use app::{App, PoolDefaults, Runtimes};
 pub use pipeline::{Gateway, GatewayOptions};
+pub use sites::{Site, Sites};

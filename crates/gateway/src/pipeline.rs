@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::middleware;
 use crate::observe::{ObservedBody, RequestRecord};
 use crate::rescue::{Flavor, GatewayError, rescue};
+use crate::sites::{Site, Sites, host_name};
 
 /// Settings of the gateway itself.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ impl Default for GatewayOptions {
 /// The HTTP front door: holds the current [`App`] and serves requests against it.
 pub struct Gateway {
     pub(crate) app: Arc<ArcSwap<App>>,
+    /// When set, the app is chosen per request by host instead ([`Gateway::serve_sites`]).
+    sites: std::sync::OnceLock<Arc<dyn Sites>>,
     pub(crate) options: GatewayOptions,
     pub(crate) metrics: Metrics,
 }
@@ -66,6 +69,7 @@ impl Gateway {
         let metrics = Metrics::new(app.clone());
         Arc::new(Self {
             app,
+            sites: std::sync::OnceLock::new(),
             options,
             metrics,
         })
@@ -76,6 +80,13 @@ impl Gateway {
         let old = self.app.swap(Arc::new(app));
         self.metrics.retire_app(&old);
         tokio::spawn(async move { old.retire().await });
+    }
+
+    /// Chooses the app of each request by its `Host` through `sites` from now on (many
+    /// deployments behind one listener); the app given to [`Gateway::new`] is no longer served.
+    /// Set once; a second call is ignored.
+    pub fn serve_sites(&self, sites: Arc<dyn Sites>) {
+        let _ = self.sites.set(sites);
     }
 
     /// The current app.
@@ -170,7 +181,14 @@ impl Gateway {
         let (parts, body) = request.into_parts();
         self.options.limits.check_head(&parts)?;
         let host = host_of(&parts).unwrap_or_else(|| "localhost".to_string());
-        let app = self.app.load_full();
+        let app = match self.sites.get() {
+            None => self.app.load_full(),
+            Some(sites) => match sites.site(&host_name(&host)).await {
+                Site::Serve(app) => app,
+                Site::NotFound => return Err(GatewayError::DeploymentNotFound { host }),
+                Site::Paused => return Err(GatewayError::DeploymentPaused { host }),
+            },
+        };
         let middleware = app.router.middleware(parts.uri.path()).map(str::to_string);
         let (parts, body, middleware_headers) = match middleware {
             Some(function) => {

@@ -44,6 +44,12 @@ pub enum GatewayError {
     Routing { detail: String },
     #[error("eddy is shutting down")]
     ShuttingDown,
+    /// No deployment answers to the request's host (`eddy serve --data`).
+    #[error("no deployment answers to host {host}")]
+    DeploymentNotFound { host: String },
+    /// The deployment's project is paused (its usage cap was reached).
+    #[error("the deployment for host {host} is paused")]
+    DeploymentPaused { host: String },
 }
 
 impl GatewayError {
@@ -65,12 +71,14 @@ impl GatewayError {
             Self::Throttled { .. } => "FUNCTION_THROTTLED",
             Self::Routing { .. } => "TOO_MANY_FILESYSTEM_CHECKS",
             Self::ShuttingDown => "INTERNAL_UNEXPECTED_ERROR",
+            Self::DeploymentNotFound { .. } => "DEPLOYMENT_NOT_FOUND",
+            Self::DeploymentPaused { .. } => "DEPLOYMENT_PAUSED",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } | Self::DeploymentNotFound { .. } => StatusCode::NOT_FOUND,
             Self::UrlTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeaderTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,12 +90,19 @@ impl GatewayError {
             | Self::EdgeFunctionTimeout { .. }
             | Self::MiddlewareTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::NoResponse { .. } | Self::Routing { .. } => StatusCode::BAD_GATEWAY,
-            Self::Throttled { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Throttled { .. } | Self::ShuttingDown | Self::DeploymentPaused { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     /// The human title Vercel shows above the code.
     fn title(&self) -> &'static str {
+        match self {
+            Self::DeploymentNotFound { .. } => return "The deployment could not be found",
+            Self::DeploymentPaused { .. } => return "This deployment is currently paused",
+            _ => {}
+        }
         match self.status().as_u16() {
             404 => "The page could not be found",
             413 => "Request Entity Too Large",

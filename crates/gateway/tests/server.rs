@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use eddy_config::{Deployment, FunctionSpec, VercelJson};
 use eddy_gateway::limits::Limits;
-use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
+use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes, Site, Sites};
 use eddy_runtime::{
     Body, BoxFuture, Health, Instance, InstanceId, InstanceSpec, InstanceStats, Invocation,
     InvokeError, Runtime, SpawnError, full_body,
@@ -125,8 +125,8 @@ struct Server {
     done: tokio::task::JoinHandle<()>,
 }
 
-async fn start(header_read_timeout: Duration) -> Server {
-    let counters = Arc::new(Counters::default());
+/// An app with one function, `api/slow`, on the fake runtime.
+fn fake_app(counters: &Arc<Counters>, id: &str) -> App {
     let spec = FunctionSpec {
         path: "api/slow".into(),
         runtime: "fake".into(),
@@ -144,20 +144,29 @@ async fn start(header_read_timeout: Duration) -> Server {
         aws_lambda_handler: None,
     };
     let deployment = Deployment {
-        id: "dpl_test".into(),
+        id: id.into(),
         routes: eddy_router::project_routes(&VercelJson::default(), &["api/slow"]).unwrap(),
         functions: BTreeMap::from([("api/slow".to_string(), spec)]),
         ..Deployment::default()
     };
     let runtimes = Runtimes::default().with("fake", Arc::new(FakeRuntime(counters.clone())));
-    let app = App::new(
+    App::new(
         &deployment,
         BTreeMap::new(),
         &runtimes,
         &PoolDefaults::default(),
         &Arc::new(InstanceIds::new()),
     )
-    .unwrap();
+    .unwrap()
+}
+
+async fn start(header_read_timeout: Duration) -> Server {
+    start_with(header_read_timeout, None).await
+}
+
+async fn start_with(header_read_timeout: Duration, sites: Option<Arc<dyn Sites>>) -> Server {
+    let counters = Arc::new(Counters::default());
+    let app = fake_app(&counters, "dpl_test");
     let options = GatewayOptions {
         limits: Limits {
             header_read_timeout,
@@ -166,6 +175,9 @@ async fn start(header_read_timeout: Duration) -> Server {
         ..GatewayOptions::default()
     };
     let gateway = Gateway::new(app, options);
+    if let Some(sites) = sites {
+        gateway.serve_sites(sites);
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -187,8 +199,12 @@ async fn start(header_read_timeout: Duration) -> Server {
 
 /// Sends one request on a fresh connection and returns the raw response.
 async fn get(addr: SocketAddr, path: &str) -> String {
+    get_host(addr, "test", path).await
+}
+
+async fn get_host(addr: SocketAddr, host: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -273,4 +289,38 @@ async fn shutdown_refuses_new_connections_and_lets_the_request_in_flight_finish(
         ),
         (1, 0)
     );
+}
+
+/// Hosts → sites, as the binary's control-plane lookup would answer.
+struct Hosts {
+    shop: Arc<App>,
+}
+
+impl Sites for Hosts {
+    fn site(&self, host: &str) -> BoxFuture<'_, Site> {
+        let site = match host {
+            "shop.localhost" | "dpl_shop.localhost" => Site::Serve(self.shop.clone()),
+            "paused.localhost" => Site::Paused,
+            _ => Site::NotFound,
+        };
+        Box::pin(async move { site })
+    }
+}
+
+#[tokio::test]
+async fn hosts_reach_their_deployment_and_unknown_or_paused_ones_get_vercel_errors() {
+    let shop = Arc::new(fake_app(&Arc::new(Counters::default()), "dpl_shop"));
+    let server = start_with(Duration::from_secs(30), Some(Arc::new(Hosts { shop }))).await;
+    for host in ["shop.localhost:3000", "DPL_SHOP.localhost"] {
+        let reply = get_host(server.addr, host, "/api/slow").await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{host}: {reply}");
+    }
+    let unknown = get_host(server.addr, "nope.localhost:3000", "/api/slow").await;
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    assert!(unknown.contains("DEPLOYMENT_NOT_FOUND"), "{unknown}");
+    let paused = get_host(server.addr, "paused.localhost", "/api/slow").await;
+    assert!(paused.starts_with("HTTP/1.1 503"), "{paused}");
+    assert!(paused.contains("DEPLOYMENT_PAUSED"), "{paused}");
+    // The single app given at start is not served once sites are.
+    assert_eq!(server.counters.finished.load(Ordering::SeqCst), 0);
 }
