@@ -18,6 +18,7 @@ use eddy_runtime_process::GoConfig;
 use eddy_runtime_process::RubyConfig;
 use eddy_runtime_process::{BunConfig, RustConfig};
 use eddy_runtime_process::{NodeConfig, ProcessRuntime, PythonConfig};
+use eddy_runtime_wasm::{WasmConfig, WasmRuntime};
 use eddy_scheduler::InstanceIds;
 
 #[derive(Debug, Args)]
@@ -124,7 +125,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
 /// Every runtime eddy has, with default settings (shared with `eddy serve --output`).
 pub(crate) fn runtimes() -> Runtimes {
-    Runtimes::default()
+    let runtimes = Runtimes::default()
         .with(
             "node",
             Arc::new(ProcessRuntime::node(NodeConfig::default())),
@@ -143,7 +144,14 @@ pub(crate) fn runtimes() -> Runtimes {
             "python",
             Arc::new(ProcessRuntime::python(PythonConfig::default())),
         )
-        .with("edge", Arc::new(EdgeRuntime::new(dev_edge_options())))
+        .with("edge", Arc::new(EdgeRuntime::new(dev_edge_options())));
+    match WasmRuntime::new(WasmConfig::default()) {
+        Ok(wasm) => runtimes.with("wasm", Arc::new(wasm)),
+        Err(error) => {
+            tracing::warn!(target: "eddy::dev", "{error}; WebAssembly functions will not run");
+            runtimes
+        }
+    }
 }
 
 /// Edge limits as in production, except that `fetch` may reach any port: in development the
