@@ -363,10 +363,10 @@ fn describe(error: &wasmtime::Error) -> String {
     if let Some(stopped) = error.downcast_ref::<Stopped>() {
         return stopped.to_string();
     }
-    let text = format!("{error:?}");
-    let first = text.lines().next().unwrap_or("the component trapped");
-    match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("the component trapped: {trap} ({first})"),
-        None => format!("the component failed: {first}"),
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        return format!("the component trapped: {trap}");
     }
+    let text = format!("{error:?}");
+    let first = text.lines().next().unwrap_or("unknown error");
+    format!("the component failed: {first}")
 }

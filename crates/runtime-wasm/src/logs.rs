@@ -104,6 +104,9 @@ impl LineWriter {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
+        if text.trim().is_empty() {
+            return;
+        }
         let Tags {
             function,
             instance,
