@@ -1,7 +1,7 @@
 //! eddy's benchmarks. Each prints figures next to a peer measured side by side in the same run
 //! (absolute times drift on shared machines; ratios hold better).
 //!
-//! Per process runtime (node, python, go, ruby, rust, bun): cold start (spawn → first byte) of
+//! Per runtime (node, python, go, ruby, rust, bun, and wasm against `wasmtime serve`): cold start (spawn → first byte) of
 //! a hello function through eddy vs the same handler on the language's own server (the peer),
 //! and warm requests/s through eddy vs hitting that peer. For node also the dev loop: file
 //! saved → new code answering. One table of every runtime at the end.
@@ -51,6 +51,7 @@ enum Selection {
     Ruby,
     Rust,
     Bun,
+    Wasm,
 }
 
 impl Selection {
@@ -63,6 +64,7 @@ impl Selection {
             Selection::Ruby => Runtime::Ruby,
             Selection::Rust => Runtime::Rust,
             Selection::Bun => Runtime::Bun,
+            Selection::Wasm => Runtime::Wasm,
         };
         vec![one]
     }

@@ -20,9 +20,13 @@ pub enum Runtime {
     Ruby,
     Rust,
     Bun,
+    /// A wasi:http component, against `wasmtime serve` on the same component.
+    Wasm,
 }
 
 impl Runtime {
+    /// Every runtime `--runtime all` measures; wasm is measured on request (`--runtime wasm`)
+    /// since its peer needs the wasmtime CLI installed.
     pub const ALL: [Runtime; 6] = [
         Runtime::Node,
         Runtime::Python,
@@ -40,6 +44,7 @@ impl Runtime {
             Runtime::Ruby => "ruby",
             Runtime::Rust => "rust",
             Runtime::Bun => "bun",
+            Runtime::Wasm => "wasm",
         }
     }
 
@@ -52,6 +57,7 @@ impl Runtime {
             Runtime::Ruby => "ruby WEBrick",
             Runtime::Rust => "vercel_runtime binary, no IPC",
             Runtime::Bun => "bun node:http",
+            Runtime::Wasm => "wasmtime serve (same component)",
         }
     }
 
@@ -74,6 +80,18 @@ impl Runtime {
             Runtime::Python => script(python_executable()?, "peer.py"),
             Runtime::Ruby => script("ruby".into(), "peer.rb"),
             Runtime::Bun => script(bun(root), "peer.js"),
+            // `wasmtime serve` prints its address on stderr and cannot pick a free port itself.
+            Runtime::Wasm => Peer {
+                program: "sh".into(),
+                args: vec![
+                    "-c".into(),
+                    "exec \"$0\" serve --addr \"127.0.0.1:$VERCEL_DEV_PORT\" api/hello.wasm 2>&1"
+                        .into(),
+                    wasmtime()?.into(),
+                ],
+                dir,
+                port: PortChoice::DevPort("Serving HTTP on"),
+            },
             Runtime::Go => {
                 let binary = work.join("go-peer");
                 run(Command::new("go")
@@ -171,6 +189,24 @@ fn bun(root: &Path) -> PathBuf {
     } else {
         PathBuf::from("bun")
     }
+}
+
+/// The `wasmtime` CLI: `$WASMTIME`, else `wasmtime` on `PATH`.
+fn wasmtime() -> anyhow::Result<PathBuf> {
+    let program = std::env::var_os("WASMTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("wasmtime"));
+    let found = Command::new(&program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        bail!(
+            "the wasm peer needs the wasmtime CLI: `cargo install wasmtime-cli@48.0.8 --locked`, \
+             or set WASMTIME to its path"
+        );
+    }
+    Ok(program)
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {

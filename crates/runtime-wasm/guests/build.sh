@@ -13,7 +13,7 @@ fi
 export CARGO_TARGET_DIR="${GUESTS_TARGET_DIR:-${TMPDIR:-/tmp}/eddy-wasm-guests}"
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(hello echo stream trap loop hog fetch env)
+  names=(hello echo stream trap loop hog fetch env plain)
 fi
 for name in "${names[@]}"; do
   echo "==> guest $name"
