@@ -89,6 +89,14 @@ pub(crate) fn explain(stderr: String) -> String {
     }
 }
 
+/// Whether `vercel.json` `functions` makes the file an Edge function (`"runtime": "edge"`).
+pub(crate) fn configured_edge(config: &eddy_config::ProjectConfig, source_rel: &str) -> bool {
+    config
+        .function_config(source_rel)
+        .and_then(|(_, function)| function.runtime.as_deref())
+        .is_some_and(|runtime| matches!(runtime.trim(), "edge" | "experimental-edge"))
+}
+
 /// The project's root Routing Middleware file (`middleware.ts|mts|js|mjs`), if any.
 pub(crate) fn detect_middleware(project: &Path) -> Option<Detected> {
     [

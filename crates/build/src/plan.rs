@@ -191,7 +191,12 @@ pub fn plan(project: &Path, options: &PlanOptions) -> Result<Plan, BuildError> {
     for detected in detection.functions {
         route_paths.insert(detected.path.clone());
         match code_config(&detected) {
-            Ok(code) => ready.push((detected, code)),
+            Ok(mut code) => {
+                if edge::configured_edge(&config, &detected.source_rel) {
+                    code.runtime = Some(eddy_config::CodeRuntime::Edge);
+                }
+                ready.push((detected, code));
+            }
             Err(error) => errors.push(FunctionBuildError {
                 function: detected.path,
                 file: detected.source,

@@ -165,3 +165,43 @@ async fn a_thrown_error_names_the_typescript_line_through_the_source_map() {
     );
     assert!(!reason.contains(".edge.js"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_vercel_json_functions_entry_with_runtime_edge_selects_the_edge_runtime() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "vercel.json",
+        r#"{"functions": {"api/glob.js": {"runtime": "edge"}}}"#,
+    );
+    write(root, "lib/answer.js", "export const answer = 42;");
+    write(
+        root,
+        "api/glob.js",
+        "import { answer } from '../lib/answer.js';\nexport default () => new Response(`${EdgeRuntime} ${answer}`);\n",
+    );
+    let plan = plan(root);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    let spec = plan.deployment.functions.get("api/glob").expect("planned");
+    assert_eq!(spec.runtime, "edge");
+    let instance_spec = Arc::new(InstanceSpec {
+        function: "api/glob".into(),
+        runtime: spec.runtime.clone(),
+        root: spec.root.clone(),
+        handler: spec.handler.clone(),
+        source: spec.source.clone(),
+        env: Default::default(),
+        memory_mb: 128,
+        max_duration: spec.max_duration,
+        options: serde_json::Value::Null,
+    });
+    let instance = EdgeRuntime::new(options())
+        .spawn(instance_spec, InstanceId(7002))
+        .await
+        .expect("starts");
+    assert_eq!(
+        call(&instance, "GET", "/api/glob", None).await.body,
+        "edge-runtime 42"
+    );
+}
