@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::EdgeOptions;
-use crate::body::{self, Chunk};
+use crate::body::{self, BodySender};
 use crate::fetch::{self, FetchEvent, FetchRequest};
 use crate::webapi;
 
@@ -31,6 +31,10 @@ pub(crate) enum Event {
         invocation: Option<u32>,
         event: FetchEvent,
     },
+    /// The client read enough of a streamed response for its producer to go on.
+    Drained {
+        invocation: u32,
+    },
 }
 
 /// Where the response head of an invocation goes.
@@ -40,7 +44,7 @@ pub(crate) type HeadReply = oneshot::Sender<Result<http::Response<Body>, InvokeE
 pub(crate) struct Invocation {
     pub id: InvocationId,
     pub head: Option<HeadReply>,
-    pub body: Option<mpsc::UnboundedSender<Chunk>>,
+    pub body: Option<BodySender>,
     pub started: Instant,
     /// The response head must be sent by then (Edge: 25 s, at most `maxDuration`).
     pub first_byte_by: Instant,
@@ -148,7 +152,7 @@ impl LoopState {
             });
             let _ = head.send(Err(error));
         } else if let (Some(body), Some(error)) = (inv.body.take(), error) {
-            let _ = body.send(Err(error.to_string()));
+            body.fail(error.to_string());
         }
         self.ended.push(inv);
     }
@@ -311,7 +315,10 @@ fn install_invocation<'js>(
         move |inv: u32, status: u16, headers: Vec<String>, body: Value<'_>, streaming: bool| {
             let mut st = s.borrow_mut();
             let body = if streaming {
-                let (tx, body) = body::channel();
+                let events = st.events.clone();
+                let (tx, body) = body::channel(move || {
+                    let _ = events.send(Event::Drained { invocation: inv });
+                });
                 if let Some(i) = st.invocations.get_mut(&inv) {
                     i.body = Some(tx);
                 }
@@ -326,18 +333,30 @@ fn install_invocation<'js>(
         }
     );
     let s = state.clone();
-    // Returns false once nobody reads the body any more (the client went away): the prelude
-    // then cancels the stream instead of producing into the void.
+    // Returns -1 once nobody reads the body any more (the client went away): the prelude then
+    // cancels the stream instead of producing into the void. Otherwise the unread bytes: past
+    // `HIGH_WATER` the prelude waits for `drained` (see `body`).
     native!(n, ctx, "chunk", move |inv: u32, chunk: Value<'_>| {
         let st = s.borrow();
-        match st.invocations.get(&inv).and_then(|i| i.body.as_ref()) {
-            Some(body) => match bytes_of(&chunk) {
-                Some(bytes) => body.send(Ok(bytes)).is_ok(),
-                None => !body.is_closed(),
-            },
-            None => false,
+        let Some(body) = st.invocations.get(&inv).and_then(|i| i.body.as_ref()) else {
+            return -1.0;
+        };
+        match bytes_of(&chunk) {
+            Some(bytes) => body.send(bytes).map_or(-1.0, |unread| unread as f64),
+            None if body.is_closed() => -1.0,
+            None => 0.0,
         }
     });
+    let s = state.clone();
+    // Returns true when the producer may go on at once; else `drained(inv)` comes later.
+    native!(n, ctx, "waitDrain", move |inv: u32| {
+        let st = s.borrow();
+        st.invocations
+            .get(&inv)
+            .and_then(|i| i.body.as_ref())
+            .is_none_or(BodySender::wait_for_drain)
+    });
+    native!(n, ctx, "highWater", || body::HIGH_WATER as f64);
     let s = state.clone();
     native!(n, ctx, "end", move |inv: u32| s
         .borrow_mut()

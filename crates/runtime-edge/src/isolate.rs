@@ -367,6 +367,11 @@ impl Isolate {
 
     fn handle(&mut self, event: Event) {
         match event {
+            Event::Drained { invocation } => {
+                self.turn(Some(invocation), move |ctx| {
+                    host_fn(ctx, "drained")?.call::<_, ()>((invocation,))
+                });
+            }
             Event::Timer { id, invocation } => {
                 self.state.borrow_mut().timers.remove(&id);
                 self.turn(invocation, move |ctx| {

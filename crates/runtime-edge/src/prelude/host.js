@@ -87,6 +87,15 @@ function describeError(e) {
   try { return `uncaught ${typeof e}: ${typeof e === 'object' ? JSON.stringify(e) : String(e)}`; } catch { return String(e); }
 }
 
+// Streams waiting for their client to read (see `body` in the crate): resolved by `drained`.
+const drains = new Map();
+const highWater = N.highWater();
+function drained(inv) {
+  const resolve = drains.get(inv);
+  drains.delete(inv);
+  if (resolve) resolve();
+}
+
 async function sendResponse(inv, response) {
   const st = response[kBody];
   const headers = flatHeaders(response.headers);
@@ -99,10 +108,14 @@ async function sendResponse(inv, response) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (!N.chunk(inv, typeof value === 'string' ? N.utf8Encode(value) : toBytes(value))) {
+      const unread = N.chunk(inv, typeof value === 'string' ? N.utf8Encode(value) : toBytes(value));
+      if (unread < 0) {
         abort(inv);
         await reader.cancel(new DOMException('The client disconnected', 'AbortError')).catch(() => {});
         break;
+      }
+      if (unread > highWater && !N.waitDrain(inv)) {
+        await new Promise((resolve) => drains.set(inv, resolve));
       }
     }
     N.end(inv);
@@ -146,7 +159,7 @@ async function dispatch(inv, method, url, flatHeaderList, body) {
 }
 
 Object.defineProperty(globalThis, '__eddy_host', {
-  value: Object.freeze({ check, dispatch, timerFired, opDone, abort }),
+  value: Object.freeze({ check, dispatch, timerFired, opDone, abort, drained }),
   enumerable: false,
   configurable: false,
   writable: false,

@@ -464,3 +464,43 @@ async fn async_local_storage_keeps_each_invocations_store_across_awaits() {
         assert_eq!(body.expect("task"), format!("{id}={id}"));
     }
 }
+
+#[tokio::test]
+async fn a_fast_stream_waits_for_a_slow_client() {
+    let f = function(
+        "api/flood",
+        "globalThis.produced = 0;
+         exports.default = (req) => {
+           if (new URL(req.url).searchParams.has('count')) return new Response(String(globalThis.produced));
+           return new Response(new ReadableStream({
+             pull(c) { globalThis.produced++; c.enqueue(new Uint8Array(64 * 1024)); },
+           }));
+         };",
+    );
+    let instance = spawn(&f).await;
+    let response = send(&instance, request("GET", "/", None))
+        .await
+        .expect("responds");
+    let mut body = response.into_body();
+    body.frame().await.expect("a frame").expect("ok");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let produced: u32 = call(&instance, "GET", "/?count", None)
+        .await
+        .body
+        .parse()
+        .expect("a number");
+    // 1 MB of 64 KB chunks unread, give or take the ones in flight.
+    assert!((10..=24).contains(&produced), "produced {produced} chunks");
+    for _ in 0..40 {
+        body.frame().await.expect("a frame").expect("ok");
+    }
+    let more: u32 = call(&instance, "GET", "/?count", None)
+        .await
+        .body
+        .parse()
+        .expect("a number");
+    assert!(
+        more > produced,
+        "reading let it go on: {more} after {produced}"
+    );
+}
