@@ -1,7 +1,9 @@
 // Loading the user's entry point and deciding how to call it (vercel-compat 1.2).
 
 import http from 'node:http';
+import module from 'node:module';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'DELETE', 'PATCH'];
@@ -32,6 +34,67 @@ export function restoreListen() {
 /** `listen()` that the capture does not swallow, for the launcher's own server. */
 export function listen(server, ...args) {
   return originalListen.apply(server, args);
+}
+
+/**
+ * Module hooks (run on Node's loader thread) for `import m from './x.wasm?module'`: the import
+ * yields a compiled `WebAssembly.Module`, as on Vercel (vercel-compat 7.3).
+ */
+const WASM_MODULE_HOOKS = `
+const SUFFIX = '.wasm?module';
+export async function resolve(specifier, context, next) {
+  if (!specifier.endsWith(SUFFIX)) return next(specifier, context);
+  const resolved = await next(specifier.slice(0, -'?module'.length), context);
+  return { url: resolved.url + '?module', format: 'module', shortCircuit: true };
+}
+export async function load(url, context, next) {
+  if (!url.endsWith(SUFFIX)) return next(url, context);
+  const file = JSON.stringify(url.slice(0, -'?module'.length));
+  return {
+    format: 'module',
+    shortCircuit: true,
+    source: 'import { readFileSync } from "node:fs";\\n' +
+      'export default new WebAssembly.Module(readFileSync(new URL(' + file + ')));\\n',
+  };
+}
+`;
+
+/**
+ * Whether the entry file imports `*.wasm?module`. Registering Node's module hooks starts a
+ * loader thread (40-80 ms), so only functions that use them pay for it.
+ */
+function usesWasmModules(file) {
+  try {
+    return readFileSync(file, 'utf8').includes('.wasm?module');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes `*.wasm?module` imports yield a `WebAssembly.Module`: Node through module hooks, Bun
+ * through a runtime plugin. Called once, before the user's module is imported.
+ */
+export function registerWasmModules() {
+  if (typeof globalThis.Bun !== 'undefined') {
+    globalThis.Bun.plugin({
+      name: 'eddy-wasm-module',
+      setup(build) {
+        build.onResolve({ filter: /\.wasm\?module$/ }, (args) => ({
+          path: path.resolve(path.dirname(args.importer), args.path.slice(0, -'?module'.length)),
+          namespace: 'eddy-wasm-module',
+        }));
+        build.onLoad({ filter: /.*/, namespace: 'eddy-wasm-module' }, (args) => ({
+          exports: { default: new WebAssembly.Module(readFileSync(args.path)) },
+          loader: 'object',
+        }));
+      },
+    });
+    return;
+  }
+  if (typeof module.register === 'function') {
+    module.register(`data:text/javascript,${encodeURIComponent(WASM_MODULE_HOOKS)}`);
+  }
 }
 
 /** An error the launcher reports as is, without a stack. */
@@ -73,7 +136,19 @@ export async function load(handler, options) {
       `function ${handler}: awsLambdaHandler ${options.awsLambdaHandler} is not supported by eddy yet (export a default (req, res) function instead)`,
     );
   }
-  let mod = await import(pathToFileURL(path.resolve(handler)).href);
+  const entry = path.resolve(handler);
+  if (usesWasmModules(entry)) registerWasmModules();
+  let mod;
+  try {
+    mod = await import(pathToFileURL(entry).href);
+  } catch (error) {
+    if (error?.code === 'ERR_UNKNOWN_FILE_EXTENSION' && String(error.message).includes('".wasm"')) {
+      throw new LoadError(
+        `function ${handler}: ${error.message}; import WebAssembly as \`import m from './x.wasm?module'\` (eddy enables \`?module\` imports when the entry file itself mentions \`.wasm?module\`)`,
+      );
+    }
+    throw error;
+  }
   // TypeScript and bundlers nest `default` (vercel-compat 1.2 step 2).
   for (let i = 0; i < 5; i++) {
     if (mod && mod.default) mod = mod.default;
