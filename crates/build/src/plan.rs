@@ -467,7 +467,8 @@ fn runtime_id(language: Language, bun: bool) -> &'static str {
         Language::Python => "python3.11",
         Language::Ruby => "ruby3.1",
         Language::Rust => "rust",
-        Language::Wasm => "wasm",
+        // The Build Output runtime of a wasi:http component (served by the `wasm` family).
+        Language::Wasm => "wasi-http",
     }
 }
 
