@@ -6,12 +6,18 @@
 //! The kernel sends the parent-death signal when the *thread* that forked the child ends, not
 //! only the process: instances are spawned from the async runtime's worker threads, which live
 //! as long as eddy's runtime does (never from `spawn_blocking` threads, which retire when idle).
+//!
+//! A sandboxed instance then enters its namespaces and minimal root (`child/namespaces.rs`).
+
+mod namespaces;
 
 use std::fs::File;
 use std::io;
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::Signal;
+
+use crate::sandbox::Plan;
 
 /// File descriptors per instance, shared by all its concurrent invocations (the seeds' figure).
 pub(crate) const MAX_OPEN_FILES: u64 = 1024;
@@ -24,6 +30,8 @@ pub(crate) struct ChildSetup {
     /// `RLIMIT_NOFILE` for the child: [`MAX_OPEN_FILES`], or eddy's own hard limit if lower
     /// (an unprivileged child cannot raise it).
     pub open_files: u64,
+    /// The sandbox to enter last, if the instance is sandboxed (see `crate::sandbox`).
+    pub sandbox: Option<Plan>,
 }
 
 impl ChildSetup {
@@ -32,8 +40,15 @@ impl ChildSetup {
         Self {
             cgroup_procs,
             open_files: MAX_OPEN_FILES.min(hard),
+            sandbox: None,
         }
     }
+}
+
+/// Whether instances can be sandboxed here (root, and the kernel allows the namespaces);
+/// the reason when not.
+pub(crate) fn probe_namespaces() -> Result<(), String> {
+    namespaces::probe()
 }
 
 /// Installs `setup` to run in the child between fork and exec.
@@ -44,7 +59,8 @@ impl ChildSetup {
 pub(crate) fn install(command: &mut tokio::process::Command, setup: ChildSetup) {
     // SAFETY: the closure runs in the forked child before exec. It only makes system calls
     // that are async-signal-safe (write(2) on a descriptor the parent opened, prctl(2),
-    // setrlimit(2)); it allocates nothing and takes no lock. The file moves into the closure,
+    // setrlimit(2), and for a sandbox the clone/mount/prctl calls of `namespaces`, on strings
+    // the parent prepared); it allocates nothing and takes no lock. The file moves into the closure,
     // so the descriptor stays open until the fork; it is closed in the parent when the command
     // is dropped and in the child at exec (std opens files close-on-exec).
     unsafe {
@@ -55,6 +71,9 @@ pub(crate) fn install(command: &mut tokio::process::Command, setup: ChildSetup) 
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
             setrlimit(Resource::RLIMIT_NOFILE, setup.open_files, setup.open_files)
                 .map_err(io::Error::from)?;
+            if let Some(plan) = &setup.sandbox {
+                namespaces::enter(plan)?;
+            }
             Ok(())
         });
     }

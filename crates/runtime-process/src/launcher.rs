@@ -59,6 +59,11 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// The directory of the launcher's assets, if it wrote any.
+    pub(crate) fn assets_dir(&self) -> Option<&Path> {
+        self._assets.as_ref().map(AssetDir::path)
+    }
+
     /// Nothing found or written: for launchers that run the function's own binary (see
     /// [`own_binary`]), whose toolchain was needed only to build it.
     pub(crate) fn nothing() -> Self {

@@ -19,6 +19,7 @@ mod health;
 mod instance;
 mod ipc;
 mod launcher;
+mod sandbox;
 mod spawn;
 mod stats;
 mod supervise;
@@ -37,6 +38,7 @@ pub use launcher::python::PythonConfig;
 pub use launcher::ruby::RubyConfig;
 pub use launcher::rust::RustConfig;
 use launcher::{Launch, Prepared};
+pub use sandbox::SandboxConfig;
 
 /// A [`Runtime`] whose instances are processes speaking the instance protocol. Share one per
 /// language: the toolchain is checked and the launcher's files are written on the first
@@ -44,6 +46,7 @@ use launcher::{Launch, Prepared};
 pub struct ProcessRuntime {
     inner: Arc<Inner>,
     health: HealthCheck,
+    sandbox: Option<Arc<SandboxConfig>>,
 }
 
 struct Inner {
@@ -59,7 +62,17 @@ impl ProcessRuntime {
                 prepared: OnceCell::new(),
             }),
             health: HealthCheck::default(),
+            sandbox: None,
         }
+    }
+
+    /// Runs every instance in a filesystem sandbox of its own (namespaces, a minimal read-only
+    /// root with the function at `/var/task`, a private `/tmp`, no capabilities; see
+    /// `docs/security.md`). Off by default. Where the machine cannot sandbox (not root, or the
+    /// kernel refuses the namespaces) instances run unsandboxed and a warning says so once.
+    pub fn with_sandbox(mut self, config: SandboxConfig) -> Self {
+        self.sandbox = Some(Arc::new(config));
+        self
     }
 
     /// Checks instances with `check` instead of the default (a ping every 10 s; killed after
@@ -90,6 +103,7 @@ impl Runtime for ProcessRuntime {
     ) -> BoxFuture<'static, Result<Arc<dyn Instance>, SpawnError>> {
         let inner = self.inner.clone();
         let health = self.health.clone();
+        let sandbox = self.sandbox.clone();
         let span = tracing::info_span!("spawn", function = %spec.function, instance = %id);
         Box::pin(
             async move {
@@ -101,7 +115,11 @@ impl Runtime for ProcessRuntime {
                 let env = launcher.env(&spec);
                 let command = launcher.command(prepared, &spec);
                 let timeout = launcher.spawn_timeout();
-                spawn::spawn(command, env, timeout, health, spec, id).await
+                let sandbox = sandbox.as_deref().map(|config| spawn::Sandboxed {
+                    config,
+                    assets: prepared.assets_dir(),
+                });
+                spawn::spawn(command, env, timeout, health, sandbox, spec, id).await
             }
             .instrument(span),
         )

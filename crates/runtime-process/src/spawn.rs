@@ -2,8 +2,9 @@
 //! then the handshake: the instance connects to `VERCEL_IPC_PATH` and sends `server-started`
 //! (or `unrecoverable-error`, or exits) within the spawn timeout.
 
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::child::{self, ChildSetup};
 use crate::health::{self, HealthCheck};
 use crate::instance::ProcessInstance;
 use crate::ipc::{self, FrameReader, MAX_FRAME, Message};
+use crate::sandbox::{self, Layout, Plan, SandboxConfig};
 use crate::supervise::{self, FUNCTION_TARGET, Shared, Stream};
 
 /// The only variables of eddy's own environment an instance inherits; everything else comes
@@ -48,12 +50,20 @@ enum Waited {
     TimedOut,
 }
 
+/// How to sandbox an instance (see [`crate::sandbox`]).
+pub(crate) struct Sandboxed<'a> {
+    pub config: &'a SandboxConfig,
+    /// The launcher's assets directory, shown read-only inside.
+    pub assets: Option<&'a Path>,
+}
+
 /// Starts the process for `spec` and waits until it is ready.
 pub(crate) async fn spawn(
-    (program, args): (std::path::PathBuf, Vec<std::ffi::OsString>),
+    (program, args): (PathBuf, Vec<OsString>),
     launcher_env: Vec<(String, String)>,
     timeout: Duration,
     health: HealthCheck,
+    sandbox: Option<Sandboxed<'_>>,
     spec: Arc<InstanceSpec>,
     id: InstanceId,
 ) -> Result<Arc<dyn Instance>, SpawnError> {
@@ -68,19 +78,45 @@ pub(crate) async fn spawn(
         .map_err(io_error)?;
     let socket_path = socket_dir.path().join("ipc.sock");
     let listener = UnixListener::bind(&socket_path).map_err(io_error)?;
+    let sandbox = sandbox.filter(|_| sandbox::available());
+    let launch = match sandbox {
+        Some(sandbox) => sandboxed_launch(
+            &sandbox,
+            &spec,
+            socket_dir.path(),
+            program,
+            args,
+            launcher_env,
+        )
+        .map_err(io_error)?,
+        None => Launch {
+            program,
+            args,
+            env: launcher_env,
+            ipc_path: socket_path,
+            home: None,
+            plan: None,
+        },
+    };
 
-    let mut command = Command::new(&program);
-    command.args(&args).current_dir(&spec.root).env_clear();
+    let mut command = Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .current_dir(&spec.root)
+        .env_clear();
     for key in INHERITED_ENV {
         if let Some(value) = std::env::var_os(key) {
             command.env(key, value);
         }
     }
+    if let Some(home) = launch.home {
+        command.env("HOME", home);
+    }
     command
         .envs(&spec.env)
         .env("TZ", "UTC")
-        .env("VERCEL_IPC_PATH", &socket_path)
-        .envs(launcher_env)
+        .env("VERCEL_IPC_PATH", &launch.ipc_path)
+        .envs(launch.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,7 +127,9 @@ pub(crate) async fn spawn(
     // Declared before the child: on an early return the child is reaped first, then its cgroup
     // removed.
     let (cgroup, procs) = limit_resources(&spec, id).unzip();
-    child::install(&mut command, ChildSetup::new(procs.unwrap_or_default()));
+    let mut setup = ChildSetup::new(procs.unwrap_or_default());
+    setup.sandbox = launch.plan;
+    child::install(&mut command, setup);
     let cgroup = cgroup.map(Arc::new);
     let mut child = command
         .spawn()
@@ -188,6 +226,65 @@ pub(crate) async fn spawn(
     Ok(Arc::new(ProcessInstance::new(
         shared, port, pid, cgroup, cold_start, signals,
     )))
+}
+
+/// What the process is started with: the launcher's command and variables, with host paths
+/// turned into sandbox paths when sandboxed.
+struct Launch {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    ipc_path: PathBuf,
+    /// `HOME` inside the sandbox (eddy's own does not exist there).
+    home: Option<&'static str>,
+    plan: Option<Plan>,
+}
+
+/// The launch of a sandboxed instance: paths rewritten for the sandbox's layout, and the plan
+/// of its root, mounted on an empty directory beside the socket (removed with it).
+fn sandboxed_launch(
+    sandbox: &Sandboxed<'_>,
+    spec: &InstanceSpec,
+    socket_dir: &Path,
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+) -> io::Result<Launch> {
+    let mut layout = Layout::new(
+        sandbox.config,
+        &spec.root,
+        &program,
+        sandbox.assets,
+        socket_dir,
+    );
+    let program = PathBuf::from(layout.rewrite(program.as_os_str()));
+    let args = args.iter().map(|arg| layout.rewrite(arg)).collect();
+    let env = env
+        .into_iter()
+        .map(|(key, value)| {
+            let value = layout
+                .rewrite(OsStr::new(&value))
+                .to_string_lossy()
+                .into_owned();
+            (key, value)
+        })
+        .collect();
+    let new_root = socket_dir.join("root");
+    std::fs::create_dir(&new_root)?;
+    let plan = layout.plan(&new_root).map_err(|error| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a path of the sandbox holds a NUL byte: {error}"),
+        )
+    })?;
+    Ok(Launch {
+        program,
+        args,
+        env,
+        ipc_path: Path::new(sandbox::IPC_DIR).join("ipc.sock"),
+        home: Some("/tmp"),
+        plan: Some(plan),
+    })
 }
 
 /// Cgroups of its own for the instance, limited to the function's memory and its size's
