@@ -117,9 +117,9 @@ fn safe_name(key: &str) -> String {
 
 impl NamedRegex {
     fn compile(regex: &str, shown: &str) -> Result<NamedRegex, BadConditionRegex> {
-        let regex = Regex::new(regex).map_err(|e| BadConditionRegex {
+        let regex = crate::cost::compile(regex).map_err(|reason| BadConditionRegex {
             pattern: shown.to_owned(),
-            reason: e.to_string(),
+            reason,
         })?;
         let names = regex
             .capture_names()

@@ -11,6 +11,7 @@
 
 mod api;
 mod condition;
+mod cost;
 mod destination;
 mod filesystem;
 mod pattern;

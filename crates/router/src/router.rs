@@ -180,8 +180,8 @@ impl CompiledRoute {
         } else {
             "(?is)"
         };
-        let src = Regex::new(&format!("{flags}{}", route.src))
-            .map_err(|e| invalid(&route.src, e.to_string()))?;
+        let src = crate::cost::compile(&format!("{flags}{}", route.src))
+            .map_err(|reason| invalid(&route.src, reason))?;
         if let Some(status) = route.status.filter(|s| !(100..=999).contains(s)) {
             return Err(RouteError::InvalidStatus { index, status });
         }
