@@ -25,6 +25,10 @@ pub enum PatternError {
         at: usize,
         expected: &'static str,
     },
+    /// A custom parameter pattern (`:id(...)`, `(...)`) that is not valid regex text, or one
+    /// too costly to match (see the router's regex cost check).
+    #[error("a parameter pattern is not a usable regex: {0}")]
+    InvalidRegex(String),
 }
 
 /// A converted `source`: the anchored regex and its capture groups in order.
@@ -55,6 +59,11 @@ pub fn source_to_regex(source: &str) -> Result<SourceRegex, PatternError> {
         }
     }
     src.push('$');
+    // Parameter patterns are regex text: refuse a broken one here, where the error can name
+    // the vercel.json key, rather than when the router compiles the routes.
+    if let Err(reason) = crate::cost::compile(&src) {
+        return Err(PatternError::InvalidRegex(reason));
+    }
     Ok(SourceRegex { src, segments })
 }
 
@@ -454,6 +463,18 @@ mod tests {
             source_to_regex("/{a"),
             Err(PatternError::Unexpected { .. })
         ));
+    }
+
+    #[test]
+    fn parameter_patterns_that_are_not_regexes_are_rejected_at_conversion() {
+        // Found by tests/fuzz.rs: these converted to `^([)$` and `^(*)$`, which only failed
+        // later, in Router::new, without naming the vercel.json key.
+        for source in ["([)", "(*)", "/:id([z-a])"] {
+            assert!(
+                matches!(source_to_regex(source), Err(PatternError::InvalidRegex(_))),
+                "{source} was accepted"
+            );
+        }
     }
 
     #[test]
