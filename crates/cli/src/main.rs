@@ -1,9 +1,16 @@
 //! The `eddy` binary: a thin layer of verbs over the library crates.
 
 mod build;
+mod crons;
+mod deploy;
 mod dev;
+mod edge_config;
+mod env;
 mod logging;
+mod logs;
 mod serve;
+mod serve_data;
+mod usage;
 mod watch;
 
 use std::process::ExitCode;
@@ -26,6 +33,27 @@ enum Command {
     Build(build::BuildArgs),
     /// Serve a Build Output API v3 tree (`--output DIR`) as one deployment, without rebuilding.
     Serve(serve::ServeArgs),
+    /// Build a project (or take its `.vercel/output` with --prebuilt) and upload it to a
+    /// running `eddy serve --data`; prints the deployment URL.
+    Deploy(deploy::DeployArgs),
+    /// List deployments.
+    Ls(deploy::LsArgs),
+    /// Point a project's production alias at a deployment.
+    Promote(deploy::IdArgs),
+    /// Point a project's production alias back at its previous production deployment.
+    Rollback(deploy::RollbackArgs),
+    /// Remove a deployment (not the production one).
+    Rm(deploy::IdArgs),
+    /// A project's environment variables.
+    Env(env::EnvArgs),
+    /// A project's cron jobs.
+    Crons(crons::CronsArgs),
+    /// Edge Config stores.
+    EdgeConfig(edge_config::EdgeConfigArgs),
+    /// Usage of deployments over a period.
+    Usage(usage::UsageArgs),
+    /// Runtime logs of deployments.
+    Logs(logs::LogsArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +74,16 @@ fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Build(args) => build::run(args),
             Command::Serve(args) => serve::run(args).await,
+            Command::Deploy(args) => deploy::deploy(args).await,
+            Command::Ls(args) => deploy::ls(args).await,
+            Command::Promote(args) => deploy::promote(args).await,
+            Command::Rollback(args) => deploy::rollback(args).await,
+            Command::Rm(args) => deploy::rm(args).await,
+            Command::Env(args) => env::run(args).await,
+            Command::Crons(args) => crons::run(args).await,
+            Command::EdgeConfig(args) => edge_config::run(args).await,
+            Command::Usage(args) => usage::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
         }
     });
     match result {

@@ -20,8 +20,16 @@ use crate::dev::{bind, display_addr, parse_listen, runtimes, shutdown_signal};
 pub struct ServeArgs {
     /// A Build Output API v3 folder (`.vercel/output`, as `eddy build` or `vercel build` write
     /// it) to serve as one production deployment.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "data")]
     output: Option<PathBuf>,
+    /// The production server: keep deployments, env vars, crons, Edge Config, usage and logs
+    /// in DIR (created if missing; also `EDDY_DATA`) and serve every deployment by host.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// With --data: where the admin API (and the Edge Config endpoints functions read) listens.
+    /// Default: 127.0.0.1 on the port after --listen's (a free port when --listen's is 0).
+    #[arg(long, value_name = "ADDR", requires = "data")]
+    admin_listen: Option<String>,
     /// Where to listen: a port (`3000`) or `HOST:PORT` (`127.0.0.1:0` picks a free port).
     #[arg(long, short = 'l', default_value = "3000")]
     listen: String,
@@ -31,10 +39,24 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let data = args
+        .data
+        .clone()
+        .or_else(|| std::env::var_os("EDDY_DATA").map(PathBuf::from));
     let Some(output) = args.output else {
-        bail!(
-            "eddy serve needs --output DIR: the folder of a Build Output tree (run `eddy build` first, it writes .vercel/output)"
-        );
+        let Some(data) = data else {
+            bail!(
+                "eddy serve needs --output DIR (the folder of a Build Output tree: run `eddy build` first, it writes .vercel/output) or --data DIR (the production server keeping deployments there)"
+            );
+        };
+        return crate::serve_data::run(crate::serve_data::DataOptions {
+            data,
+            listen: args.listen,
+            admin_listen: args.admin_listen,
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            runtimes: serve_runtimes(),
+        })
+        .await;
     };
     let dir = std::fs::canonicalize(&output)
         .with_context(|| format!("output directory {} does not exist", output.display()))?;

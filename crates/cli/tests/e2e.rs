@@ -9,6 +9,7 @@
 mod e2e {
     pub mod bun;
     pub mod cli;
+    pub mod control;
     pub mod fixtures;
     pub mod fluid;
     pub mod go;
