@@ -11,6 +11,7 @@
 #[path = "../support/harness.rs"]
 mod harness;
 
+mod cold_start;
 mod toolchains;
 
 use std::sync::Arc;
