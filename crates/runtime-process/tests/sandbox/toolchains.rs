@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use eddy_runtime_process::{
-    GoConfig, NodeConfig, ProcessRuntime, PythonConfig, RubyConfig, RustConfig, SandboxConfig,
+    BunConfig, GoConfig, NodeConfig, ProcessRuntime, PythonConfig, RubyConfig, RustConfig,
+    SandboxConfig,
 };
 
 use crate::harness::{Project, call, get, must_spawn, spec, tool_runs};
@@ -164,4 +165,27 @@ async fn rust_serves_sandboxed_when_the_fixture_is_built() {
     let json = reply.json();
     assert_eq!(json["message"], "Hello, sandbox!");
     assert_eq!(json["cwdHasCargoToml"], true, "cwd is the function root");
+}
+
+#[tokio::test]
+async fn bun_serves_sandboxed() {
+    let bun = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/bun");
+    if !sandbox_possible() || !bun.is_file() {
+        eprintln!("note: the repository's node_modules/.bin/bun is missing; skipping");
+        return;
+    }
+    let project = Project::in_target_dir("sandbox-bun-");
+    project.file(
+        "api/hello.js",
+        "module.exports = (req, res) => res.end('hello from ' + process.cwd());",
+    );
+    let runtime = ProcessRuntime::bun(BunConfig::default());
+    hello(
+        runtime,
+        project.dir.path(),
+        "bun1.x",
+        "sandbox-bun",
+        "api/hello.js",
+    )
+    .await;
 }
