@@ -19,7 +19,14 @@ pub(crate) struct Deployments {
     defaults: PoolDefaults,
     ids: Arc<InstanceIds>,
     /// Held while an app is built, so two first requests build it once.
-    apps: tokio::sync::Mutex<HashMap<DeploymentId, Arc<App>>>,
+    apps: tokio::sync::Mutex<HashMap<DeploymentId, Loaded>>,
+}
+
+/// An app and whether it was built as its project's production deployment (which keeps
+/// warm instances).
+struct Loaded {
+    app: Arc<App>,
+    production: bool,
 }
 
 impl Deployments {
@@ -40,8 +47,8 @@ impl Deployments {
     /// The app of `record`, built (and the deployment unarchived) on first use.
     pub(crate) async fn app(&self, record: &DeploymentRecord) -> anyhow::Result<Arc<App>> {
         let mut apps = self.apps.lock().await;
-        if let Some(app) = apps.get(&record.id) {
-            return Ok(app.clone());
+        if let Some(loaded) = apps.get(&record.id) {
+            return Ok(loaded.app.clone());
         }
         let plane = self.plane.clone();
         let record = record.clone();
@@ -84,36 +91,51 @@ impl Deployments {
         )?);
         let id = DeploymentId::parse(&deployment.id).context("deployment id")?;
         tracing::info!(target: "eddy::serve", deployment = %id, production, functions = app.pools().count(), "deployment loaded");
-        apps.insert(id, app.clone());
+        apps.insert(
+            id,
+            Loaded {
+                app: app.clone(),
+                production,
+            },
+        );
         Ok(app)
     }
 
-    /// Retires the apps of deployments no longer served (removed, archived), and loads the
-    /// production deployments not loaded yet (so their warm instances start before traffic).
+    /// Retires the apps of deployments no longer served (removed, archived) or whose
+    /// production status changed (promote, rollback: rebuilt on their next request with or
+    /// without warm instances), and loads the production deployments not loaded yet (so
+    /// their warm instances start before traffic).
     pub(crate) async fn reconcile(&self) {
+        let production = self.production().await;
         let stale: Vec<(DeploymentId, Arc<App>)> = {
             let mut apps = self.apps.lock().await;
             let gone: Vec<DeploymentId> = apps
-                .keys()
-                .filter(
-                    |id| match self.plane.route_host(&format!("{id}.localhost")) {
+                .iter()
+                .filter(|(id, loaded)| {
+                    let served = match self.plane.route_host(&format!("{id}.localhost")) {
                         HostRoute::Serve(record) | HostRoute::Paused(record) => {
-                            record.state != DeploymentState::Ready
+                            record.state == DeploymentState::Ready
                         }
-                        HostRoute::NotFound => true,
-                    },
-                )
-                .cloned()
+                        HostRoute::NotFound => false,
+                    };
+                    let is_production = production.iter().any(|record| record.id == **id);
+                    !served || loaded.production != is_production
+                })
+                .map(|(id, _)| id.clone())
                 .collect();
             gone.into_iter()
-                .filter_map(|id| apps.remove(&id).map(|app| (id, app)))
+                .filter_map(|id| apps.remove(&id).map(|loaded| (id, loaded.app)))
                 .collect()
         };
         for (id, app) in stale {
-            tracing::info!(target: "eddy::serve", deployment = %id, "stopping the instances of a deployment no longer served");
-            tokio::spawn(async move { app.retire().await });
+            tracing::info!(target: "eddy::serve", deployment = %id, "stopping the instances of a deployment no longer served as loaded");
+            tokio::spawn(async move {
+                // A request that took the app just before it left the cache still gets in.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                app.retire().await;
+            });
         }
-        for record in self.production().await {
+        for record in production {
             if let Err(error) = self.app(&record).await {
                 tracing::warn!(target: "eddy::serve", deployment = %record.id, "cannot load: {error:#}");
             }
@@ -173,7 +195,13 @@ impl Deployments {
 
     /// Drains every instance of every app (shutdown).
     pub(crate) async fn retire_all(&self) {
-        let apps: Vec<Arc<App>> = self.apps.lock().await.drain().map(|(_, app)| app).collect();
+        let apps: Vec<Arc<App>> = self
+            .apps
+            .lock()
+            .await
+            .drain()
+            .map(|(_, loaded)| loaded.app)
+            .collect();
         futures_util::future::join_all(apps.iter().map(|app| app.retire())).await;
     }
 }

@@ -70,8 +70,13 @@ impl Server {
         self.addr.rsplit(':').next().unwrap()
     }
 
+    /// What the server logged, without terminal colours.
     fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        let logs = self.logs.lock().unwrap().clone();
+        regex::Regex::new("\x1b\\[[0-9;]*m")
+            .unwrap()
+            .replace_all(&logs, "")
+            .into_owned()
     }
 
     /// GET `path` with `Host: <host>.localhost:<port>`: body and status, and `x-vercel-id`.
@@ -215,6 +220,19 @@ async fn deployments_promote_roll_back_and_survive_a_restart() {
     // Restart: the same deployments and alias are served.
     drop(server);
     let server = Server::start(data.path());
+    // The production deployment is loaded (and its warm instances started) before traffic.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .logs()
+        .contains(&format!("deployment={second} production=true"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "production not loaded at start:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(server.get("app", "/api/version").await.1, "v2");
     assert_eq!(server.get(&first, "/api/version").await.1, "v1");
     assert_eq!(server.get(&second, "/api/version").await.1, "v2");
@@ -307,7 +325,21 @@ async fn env_crons_edge_config_logs_and_usage_work_through_the_verbs() {
     let ran = ok(d, &["crons", "run", "/api/cron", "--project", "app"]);
     assert!(ran.contains("200"), "{ran}");
 
-    // A request's own log line, found by its id.
+    // A request's own log line, found by its id, and seen by a follower as it happens.
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["logs", "--follow", &id])
+        .env("EDDY_DATA", d)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (followed_tx, followed) = std::sync::mpsc::channel();
+    let follower_out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(follower_out).lines().map_while(Result::ok) {
+            let _ = followed_tx.send(line);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, _, request_id) = server.get("app", "/api/log").await;
     let request_id = request_id.expect("x-vercel-id");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -324,6 +356,17 @@ async fn env_crons_edge_config_logs_and_usage_work_through_the_verbs() {
         server.logs()
     );
     assert!(!found.contains("cron ran"), "{found}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut followed_lines = String::new();
+    while !followed_lines.contains(&format!("a line for {request_id}")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match followed.recv_timeout(left) {
+            Ok(line) => followed_lines.push_str(&(line + "\n")),
+            Err(_) => panic!("the follower did not print the line:\n{followed_lines}"),
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
     let cron_lines = ok(d, &["logs", &id]);
     assert!(
         cron_lines.contains("cron ran ua=vercel-cron/1.0 auth=Bearer s3cret"),
