@@ -51,6 +51,11 @@ pub(crate) fn probe_namespaces() -> Result<(), String> {
     namespaces::probe()
 }
 
+/// The Landlock ABI version of this kernel, 0 where it has none.
+pub(crate) fn landlock_abi() -> i64 {
+    namespaces::landlock_abi()
+}
+
 /// Installs `setup` to run in the child between fork and exec.
 #[expect(
     unsafe_code,

@@ -16,7 +16,8 @@
 //!
 //! Nothing else of the host is visible (eddy's data dir, other deployments, other instances'
 //! `/tmp`). The network is the host's. The process runs as eddy's user, but with every
-//! capability dropped and `no_new_privs` set. This module plans the layout in eddy's process
+//! capability dropped, `no_new_privs` set, and Landlock denying writes outside `/tmp`,
+//! `/dev/shm` and the devices where the kernel has it. This module plans the layout in eddy's process
 //! (every path and string prepared there); `child/namespaces.rs` carries it out between fork
 //! and exec, where nothing may allocate. See `docs/security.md`.
 
@@ -141,9 +142,13 @@ pub(crate) fn available() -> bool {
     static CHECKED: OnceLock<bool> = OnceLock::new();
     *CHECKED.get_or_init(|| match crate::child::probe_namespaces() {
         Ok(()) => {
+            let landlock = match crate::child::landlock_abi() {
+                0 => "no landlock (the kernel has none)".to_string(),
+                abi => format!("landlock (ABI {abi})"),
+            };
             tracing::info!(
                 name: "sandbox",
-                "instances are sandboxed: mount, pid, ipc and uts namespaces; function files read-only at /var/task; private /tmp; no capabilities, no_new_privs"
+                "instances are sandboxed: mount, pid, ipc and uts namespaces; function files read-only at /var/task; private /tmp; no capabilities, no_new_privs, {landlock}"
             );
             true
         }

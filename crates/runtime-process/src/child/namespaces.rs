@@ -65,7 +65,8 @@ pub(super) fn enter(plan: &Plan) -> io::Result<()> {
     }
     // The function's process.
     set_parent_death_signal()?;
-    drop_privileges()
+    drop_privileges()?;
+    restrict_writes()
 }
 
 /// Tells whether the kernel lets eddy create an instance's namespaces and mount in them.
@@ -364,5 +365,94 @@ fn drop_privileges() -> io::Result<()> {
             libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int,
             c"capset",
         )
+    }
+}
+
+/// The Landlock ABI version of this kernel, 0 where it has none.
+#[expect(unsafe_code, reason = "the landlock_create_ruleset system call")]
+pub(crate) fn landlock_abi() -> i64 {
+    // SAFETY: the version query takes no pointer.
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) };
+    abi.max(0)
+}
+
+/// Landlock's filesystem rights that change something (ABI 1), then `REFER` (ABI 2) and
+/// `TRUNCATE` (ABI 3).
+const LANDLOCK_WRITES: u64 = (1 << 1) | (0b1111_1111 << 4) | (1 << 12);
+const LANDLOCK_REFER: u64 = 1 << 13;
+const LANDLOCK_TRUNCATE: u64 = 1 << 14;
+/// The rights that apply to a file rather than a directory.
+const LANDLOCK_FILE_WRITES: u64 = (1 << 1) | LANDLOCK_TRUNCATE;
+
+/// Where the function may write, under Landlock: its `/tmp` and `/dev/shm` (anything), and the
+/// writable devices.
+const WRITABLE_DIRS: &[&std::ffi::CStr] = &[c"/tmp", c"/dev/shm"];
+const WRITABLE_FILES: &[&std::ffi::CStr] = &[
+    c"/dev/null",
+    c"/dev/zero",
+    c"/dev/full",
+    c"/dev/random",
+    c"/dev/urandom",
+    c"/dev/tty",
+];
+
+/// A second layer under the read-only mounts: Landlock denies every write outside `/tmp`,
+/// `/dev/shm` and the devices (e.g. `/proc/self/*`, or a mount a kernel bug made writable).
+/// Where the kernel has no Landlock, the mounts alone hold.
+#[expect(unsafe_code, reason = "the landlock system calls and open(2)")]
+fn restrict_writes() -> io::Result<()> {
+    #[repr(C, packed)]
+    struct PathBeneath {
+        allowed_access: u64,
+        parent_fd: libc::c_int,
+    }
+    // SAFETY: landlock system calls with owned arguments; open(2) of static paths.
+    unsafe {
+        let abi = libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32);
+        if abi < 1 {
+            return Ok(());
+        }
+        let mut handled = LANDLOCK_WRITES;
+        if abi >= 2 {
+            handled |= LANDLOCK_REFER;
+        }
+        if abi >= 3 {
+            handled |= LANDLOCK_TRUNCATE;
+        }
+        let ruleset = libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &handled as *const u64,
+            std::mem::size_of::<u64>(),
+            0u32,
+        ) as libc::c_int;
+        check(ruleset, c"landlock ruleset")?;
+        let rules = WRITABLE_DIRS.iter().map(|path| (path, handled)).chain(
+            WRITABLE_FILES
+                .iter()
+                .map(|path| (path, handled & LANDLOCK_FILE_WRITES)),
+        );
+        for (path, allowed) in rules {
+            let fd = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if fd < 0 {
+                continue;
+            }
+            let rule = PathBeneath {
+                allowed_access: allowed,
+                parent_fd: fd,
+            };
+            let added = libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset,
+                1u32, // LANDLOCK_RULE_PATH_BENEATH
+                &rule as *const PathBeneath,
+                0u32,
+            ) as libc::c_int;
+            libc::close(fd);
+            check(added, path)?;
+        }
+        let restricted =
+            libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) as libc::c_int;
+        libc::close(ruleset);
+        check(restricted, c"landlock")
     }
 }

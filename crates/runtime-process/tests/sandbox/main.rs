@@ -131,6 +131,16 @@ async fn the_function_runs_in_var_task_which_is_read_only() {
         probe(&instance, "op=write&path=/usr/new-file").await,
         "EROFS"
     );
+    // Landlock, under the read-only mounts: no write outside /tmp, even where a mount allows
+    // it (procfs); the devices stay writable.
+    assert_eq!(
+        probe(&instance, "op=write&path=/proc/self/comm&text=renamed").await,
+        "EACCES"
+    );
+    assert_eq!(
+        probe(&instance, "op=write&path=/dev/null&text=gone").await,
+        "ok"
+    );
     // The host file is untouched.
     assert_eq!(
         std::fs::read_to_string(project.path("api/probe.py")).unwrap(),
