@@ -241,7 +241,11 @@ impl Layout {
             }
         }
         for path in &config.read_only {
-            layout.mount(path, path);
+            if path.exists() {
+                layout.mount(path, path);
+            } else {
+                tracing::warn!(name: "sandbox", "the sandbox's read-only path {} does not exist; it is left out", path.display());
+            }
         }
         layout
     }
@@ -658,6 +662,37 @@ mod tests {
                 .any(|(host, inside)| host == &prefix && inside == &prefix),
             "{:?}",
             layout.binds
+        );
+    }
+
+    #[test]
+    fn shows_configured_paths_that_exist_and_leaves_out_the_others() {
+        let extra = tempfile::tempdir().unwrap();
+        let config = SandboxConfig {
+            read_only: vec![
+                extra.path().to_path_buf(),
+                PathBuf::from("/nonexistent/eddy"),
+            ],
+            ..SandboxConfig::default()
+        };
+        let layout = Layout::new(
+            &config,
+            Path::new("/srv/fn"),
+            Path::new("/usr/bin/node"),
+            None,
+            Path::new("/tmp/ipc"),
+        );
+        assert!(
+            layout
+                .binds
+                .iter()
+                .any(|(host, inside)| host == extra.path() && inside == extra.path())
+        );
+        assert!(
+            !layout
+                .binds
+                .iter()
+                .any(|(host, _)| host == Path::new("/nonexistent/eddy"))
         );
     }
 
