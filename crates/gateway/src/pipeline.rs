@@ -250,6 +250,7 @@ impl Gateway {
             .map_err(|error| match error {
                 GatewayError::FunctionFailed { detail, .. }
                 | GatewayError::EdgeFunctionFailed { detail, .. }
+                | GatewayError::EdgeFunctionCrashed { detail, .. }
                 | GatewayError::NoResponse { detail, .. } => GatewayError::MiddlewareFailed {
                     function: function.to_string(),
                     detail,
@@ -435,6 +436,17 @@ impl Gateway {
 /// Maps a pool's failure to the error page; Edge functions get their own codes
 /// (`EDGE_FUNCTION_INVOCATION_FAILED`/`_TIMEOUT`).
 fn map_failure(function: &str, runtime: &str, failure: InvokeFailure) -> GatewayError {
+    if runtime == "edge"
+        && let InvokeFailure::Invoke {
+            source: InvokeError::Crashed { reason, .. },
+            ..
+        } = &failure
+    {
+        return GatewayError::EdgeFunctionCrashed {
+            function: function.to_string(),
+            detail: reason.clone(),
+        };
+    }
     let error = map_any_failure(function, failure);
     if runtime != "edge" {
         return error;
@@ -556,6 +568,27 @@ mod tests {
             Ok::<_, eddy_runtime::BoxError>(http_body::Frame::data(Bytes::from(vec![b'x'; size])))
         });
         StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
+    }
+
+    #[test]
+    fn a_dead_isolate_is_a_502_for_edge_and_a_crash_is_a_500_elsewhere() {
+        let crashed = || InvokeFailure::Invoke {
+            function: "api/x".into(),
+            source: InvokeError::Crashed {
+                instance: eddy_runtime::InstanceId(1),
+                reason: "the isolate went past its 128 MB memory limit".into(),
+            },
+        };
+        let edge = map_failure("api/x", "edge", crashed());
+        assert_eq!(
+            (edge.status().as_u16(), edge.code()),
+            (502, "EDGE_FUNCTION_INVOCATION_FAILED")
+        );
+        let node = map_failure("api/x", "node", crashed());
+        assert_eq!(
+            (node.status().as_u16(), node.code()),
+            (500, "FUNCTION_INVOCATION_FAILED")
+        );
     }
 
     #[tokio::test]

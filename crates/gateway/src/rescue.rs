@@ -27,6 +27,10 @@ pub enum GatewayError {
     /// An Edge function threw or returned no Response.
     #[error("edge function {function}: {detail}")]
     EdgeFunctionFailed { function: String, detail: String },
+    /// The Edge function's isolate died during the invocation (it went past its memory limit):
+    /// 502, and the pool replaces the isolate.
+    #[error("edge function {function}: {detail}")]
+    EdgeFunctionCrashed { function: String, detail: String },
     /// An Edge function did not start responding in time (25 s).
     #[error("edge function {function}: {detail}")]
     EdgeFunctionTimeout { function: String, detail: String },
@@ -63,7 +67,9 @@ impl GatewayError {
             Self::MalformedRequest { .. } => "MALFORMED_REQUEST_HEADER",
             Self::FunctionFailed { .. } => "FUNCTION_INVOCATION_FAILED",
             Self::FunctionTimeout { .. } => "FUNCTION_INVOCATION_TIMEOUT",
-            Self::EdgeFunctionFailed { .. } => "EDGE_FUNCTION_INVOCATION_FAILED",
+            Self::EdgeFunctionFailed { .. } | Self::EdgeFunctionCrashed { .. } => {
+                "EDGE_FUNCTION_INVOCATION_FAILED"
+            }
             Self::EdgeFunctionTimeout { .. } => "EDGE_FUNCTION_INVOCATION_TIMEOUT",
             Self::MiddlewareFailed { .. } => "MIDDLEWARE_INVOCATION_FAILED",
             Self::MiddlewareTimeout { .. } => "MIDDLEWARE_INVOCATION_TIMEOUT",
@@ -89,7 +95,9 @@ impl GatewayError {
             Self::FunctionTimeout { .. }
             | Self::EdgeFunctionTimeout { .. }
             | Self::MiddlewareTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::NoResponse { .. } | Self::Routing { .. } => StatusCode::BAD_GATEWAY,
+            Self::NoResponse { .. } | Self::Routing { .. } | Self::EdgeFunctionCrashed { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             Self::Throttled { .. } | Self::ShuttingDown | Self::DeploymentPaused { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
