@@ -453,3 +453,46 @@ async fn kill_stops_running_guests_and_refuses_new_invocations() {
     ));
     assert!(matches!(*instance.health().borrow(), Health::Exited { .. }));
 }
+
+#[tokio::test]
+async fn drain_refuses_new_work_and_lets_a_streaming_response_finish() {
+    let instance = spawn(spec("stream")).await;
+    let response = instance
+        .invoke(request("GET", "/api/stream", ""))
+        .await
+        .expect("response");
+    let drained = tokio::spawn(instance.drain(Duration::from_secs(10)));
+    assert!(matches!(
+        instance.invoke(request("GET", "/api/stream", "")).await,
+        Err(InvokeError::Unavailable { .. })
+    ));
+    assert!(matches!(
+        *instance.health().borrow(),
+        Health::Draining { .. }
+    ));
+    assert_eq!(
+        text(response).await,
+        "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n"
+    );
+    tokio::time::timeout(Duration::from_secs(2), drained)
+        .await
+        .expect("drained once the stream ended")
+        .expect("task");
+    assert!(matches!(*instance.health().borrow(), Health::Exited { .. }));
+}
+
+#[tokio::test]
+async fn drain_stops_a_guest_that_outlives_the_grace() {
+    let instance = spawn(spec("loop")).await;
+    let pending = tokio::spawn(instance.invoke(request("GET", "/api/loop", "")));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    instance.drain(Duration::from_millis(300)).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    wait_until_idle(&instance, Duration::from_secs(1)).await;
+    let result = pending.await.expect("task");
+    assert!(
+        matches!(result, Err(InvokeError::Crashed { .. })),
+        "{result:?}"
+    );
+}
