@@ -20,7 +20,7 @@ use std::time::Duration;
 use eddy_runtime::{Health, Instance};
 use eddy_runtime_process::{ProcessRuntime, PythonConfig, SandboxConfig};
 
-use harness::{Project, call, get, must_spawn, spec};
+use harness::{Project, call, call_as, eventually, get, must_spawn, spec, wait_health};
 
 /// A Python function answering `?op=...` probes of its surroundings.
 const PROBE: &str = r#"
@@ -61,6 +61,8 @@ def run(op, q):
                 os.remove("/tmp/fill")
     if op == "pids":
         return json.dumps(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+    if op == "die":
+        os.kill(os.getpid(), 9)
     if op == "caps":
         for line in open("/proc/self/status"):
             if line.startswith("CapEff:"):
@@ -253,5 +255,75 @@ async fn a_sandboxed_instance_drains_on_sigterm_and_exits_with_its_code() {
         Health::Exited {
             reason: "exited with code 0".into()
         }
+    );
+}
+
+/// Processes of this machine whose environment holds `marker`.
+fn processes_with(marker: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            std::fs::read(entry.path().join("environ"))
+                .is_ok_and(|env| env.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_killed_instance_leaves_no_process_and_its_exit_reads_as_unsandboxed() {
+    if !sandbox_possible() {
+        return;
+    }
+    let project = Project::in_target_dir("sandbox-kill-");
+    project.file("api/probe.py", PROBE);
+    let marker = format!("EDDY_SANDBOX_MARKER=kill-{}", std::process::id());
+    let mut spec = spec(
+        project.dir.path(),
+        "python3.11",
+        "sandbox-kill",
+        "api/probe.py",
+    );
+    let (key, value) = marker.split_once('=').unwrap();
+    spec.env.insert(key.into(), value.into());
+    let instance = must_spawn(&python(), spec).await;
+    // The function (the keeper and init are eddy's forks, with eddy's environment).
+    assert_eq!(processes_with(&marker), 1);
+    // The function dies of a signal: eddy sees it die of that signal, as without a sandbox.
+    let failed = call_as(&instance, get("/api/probe?op=die"), "req-die").await;
+    assert!(failed.is_err(), "{failed:?}");
+    let health = wait_health(&instance, Duration::from_secs(5), |h| {
+        matches!(h, Health::Exited { .. })
+    })
+    .await;
+    assert_eq!(
+        health,
+        Health::Exited {
+            reason: "killed by signal 9 (SIGKILL)".into()
+        }
+    );
+    assert!(eventually(Duration::from_secs(2), || processes_with(&marker) == 0).await);
+
+    // eddy kills an instance: init and the function go with the keeper.
+    let mut spec2 = crate::harness::spec(
+        project.dir.path(),
+        "python3.11",
+        "sandbox-kill",
+        "api/probe.py",
+    );
+    spec2.env.insert(key.into(), format!("{value}-2"));
+    let instance = must_spawn(&python(), spec2).await;
+    let marker = format!("{marker}-2");
+    assert_eq!(processes_with(&marker), 1);
+    instance.kill();
+    wait_health(&instance, Duration::from_secs(5), |h| {
+        matches!(h, Health::Exited { .. })
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(2), || processes_with(&marker) == 0).await,
+        "a sandboxed process outlived its keeper"
     );
 }
