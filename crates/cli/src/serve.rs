@@ -11,7 +11,10 @@ use clap::Args;
 
 use eddy_config::read_output;
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
-use eddy_runtime_process::{BunConfig, ProcessRuntime};
+use eddy_runtime_process::{
+    BunConfig, GoConfig, NodeConfig, ProcessRuntime, PythonConfig, RubyConfig, RustConfig,
+    SandboxConfig,
+};
 use eddy_scheduler::InstanceIds;
 
 use crate::dev::{bind, display_addr, parse_listen, runtimes, shutdown_signal};
@@ -36,6 +39,10 @@ pub struct ServeArgs {
     /// Seconds an idle instance stays warm before it retires.
     #[arg(long, default_value_t = 300)]
     idle_timeout: u64,
+    /// Run process instances without their filesystem sandbox (docs/security.md): functions
+    /// then see the whole machine as eddy's user.
+    #[arg(long)]
+    no_sandbox: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -54,7 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listen: args.listen,
             admin_listen: args.admin_listen,
             idle_timeout: Duration::from_secs(args.idle_timeout),
-            runtimes: serve_runtimes(),
+            runtimes: serve_runtimes((!args.no_sandbox).then(SandboxConfig::default)),
         })
         .await;
     };
@@ -102,7 +109,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::new(
         deployment,
         broken,
-        &serve_runtimes(),
+        &serve_runtimes((!args.no_sandbox).then(SandboxConfig::default)),
         &defaults,
         &Arc::new(InstanceIds::default()),
     )?;
@@ -122,20 +129,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `eddy dev`'s runtimes, except that Bun is also looked for beside eddy: in dev it comes from
-/// the project's `node_modules`, which an output tree does not carry.
-fn serve_runtimes() -> Runtimes {
-    let runtimes = runtimes();
-    match bun_beside_eddy() {
-        Some(bun) => runtimes.with(
-            "bun",
-            Arc::new(ProcessRuntime::bun(BunConfig {
-                bun: Some(bun),
-                ..BunConfig::default()
-            })),
-        ),
-        None => runtimes,
-    }
+/// `eddy dev`'s runtimes, except that process instances are sandboxed (unless `sandbox` is
+/// `None`) and Bun is also looked for beside eddy: in dev it comes from the project's
+/// `node_modules`, which an output tree does not carry.
+fn serve_runtimes(sandbox: Option<SandboxConfig>) -> Runtimes {
+    let bun = BunConfig {
+        bun: bun_beside_eddy(),
+        ..BunConfig::default()
+    };
+    let process = [
+        ("node", ProcessRuntime::node(NodeConfig::default())),
+        ("bun", ProcessRuntime::bun(bun)),
+        ("ruby", ProcessRuntime::ruby(RubyConfig::default())),
+        ("go", ProcessRuntime::go(GoConfig::default())),
+        ("rust", ProcessRuntime::rust(RustConfig::default())),
+        ("python", ProcessRuntime::python(PythonConfig::default())),
+    ];
+    process
+        .into_iter()
+        .fold(runtimes(), |runtimes, (family, runtime)| {
+            let runtime = match &sandbox {
+                Some(config) => runtime.with_sandbox(config.clone()),
+                None => runtime,
+            };
+            runtimes.with(family, Arc::new(runtime))
+        })
 }
 
 /// `node_modules/.bin/bun` in a parent of the eddy binary, unless `bun` is on `PATH`.
