@@ -1,7 +1,8 @@
 //! eddy's benchmarks. Each prints figures next to a peer measured side by side in the same run
 //! (absolute times drift on shared machines; ratios hold better).
 //!
-//! Per runtime (node, python, go, ruby, rust, bun, and wasm against `wasmtime serve`): cold start (spawn → first byte) of
+//! Per runtime (node, python, go, ruby, rust, bun, wasm against `wasmtime serve`, and edge
+//! against Vercel's edge-runtime emulator and Cloudflare's workerd): cold start (spawn → first byte) of
 //! a hello function through eddy vs the same handler on the language's own server (the peer),
 //! and warm requests/s through eddy vs hitting that peer. For node also the dev loop: file
 //! saved → new code answering. One table of every runtime at the end.
@@ -16,7 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use measure::{client, cold_eddy, cold_peer, dev_reload, eddy_dev, get, load, stats};
+use measure::{
+    client, cold_eddy, cold_eddy_logged, cold_peer, dev_reload, eddy_dev, get, load, stats,
+};
 use runtime::Runtime;
 
 #[derive(Debug, Parser)]
@@ -52,6 +55,7 @@ enum Selection {
     Rust,
     Bun,
     Wasm,
+    Edge,
 }
 
 impl Selection {
@@ -65,6 +69,7 @@ impl Selection {
             Selection::Rust => Runtime::Rust,
             Selection::Bun => Runtime::Bun,
             Selection::Wasm => Runtime::Wasm,
+            Selection::Edge => Runtime::Edge,
         };
         vec![one]
     }
@@ -73,6 +78,7 @@ impl Selection {
 /// One row of the final table.
 struct Row {
     runtime: Runtime,
+    peer: &'static str,
     peer_cold: f64,
     eddy_cold: f64,
     peer_rate: f64,
@@ -112,10 +118,10 @@ async fn main() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     for runtime in args.runtime.runtimes() {
-        let row = measure(runtime, &args, &eddy, &root, &work)
+        let measured = measure(runtime, &args, &eddy, &root, &work)
             .await
             .with_context(|| format!("{} benchmark", runtime.name()))?;
-        rows.push(row);
+        rows.extend(measured);
     }
 
     if args.runtime.runtimes().contains(&Runtime::Node) {
@@ -137,19 +143,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Cold starts and warm load of one runtime, peer first, printed as they are taken.
+/// Cold starts and warm load of one runtime, each peer then eddy, printed as they are taken;
+/// one row per peer.
 async fn measure(
     runtime: Runtime,
     args: &Args,
     eddy: &Path,
     root: &Path,
     work: &Path,
-) -> anyhow::Result<Row> {
+) -> anyhow::Result<Vec<Row>> {
     let name = runtime.name();
     let project = runtime.project(root);
-    println!("\n== {name}: peer = {}", runtime.peer_name());
+    let peers = runtime.peers(root, work)?;
+    let names: Vec<_> = peers.iter().map(|(name, _)| *name).collect();
+    println!("\n== {name}: peers = {}", names.join(", "));
     // Untimed: eddy builds what the project needs (Go, Rust) into its cache, and the hello
-    // function answers at all; then the peer is built.
+    // function answers at all.
     {
         let (_guard, base) = eddy_dev(eddy, &project)?;
         let body = get(&client(), &format!("{base}{PATH}")).await?;
@@ -160,53 +169,66 @@ async fn measure(
             );
         }
     }
-    let peer = runtime.peer(root, work)?;
 
-    let peer_cold = stats(cold_peer(|| peer.start(), args.cold_runs).await?);
+    let mut peer_colds = Vec::new();
+    for (peer_name, peer) in &peers {
+        let cold = stats(cold_peer(|| peer.start(), args.cold_runs).await?);
+        println!(
+            "cold {peer_name:<34} p50 {:7.1} ms  (min {:.1}, max {:.1})",
+            cold.median, cold.min, cold.max
+        );
+        peer_colds.push(cold.median);
+    }
     let eddy_cold = stats(cold_eddy(eddy, &project, PATH, args.cold_runs).await?);
     println!(
-        "cold peer  p50 {:7.1} ms  (min {:.1}, max {:.1})",
-        peer_cold.median, peer_cold.min, peer_cold.max
+        "cold {:<34} p50 {:7.1} ms  (min {:.1}, max {:.1})",
+        "eddy", eddy_cold.median, eddy_cold.min, eddy_cold.max
     );
-    println!(
-        "cold eddy  p50 {:7.1} ms  (min {:.1}, max {:.1})  {:+.1} ms",
-        eddy_cold.median,
-        eddy_cold.min,
-        eddy_cold.max,
-        eddy_cold.median - peer_cold.median
-    );
+    if runtime == Runtime::Edge {
+        let server = stats(cold_eddy_logged(eddy, &project, PATH, args.cold_runs).await?);
+        println!(
+            "cold {:<34} p50 {:7.1} ms  (min {:.1}, max {:.1})",
+            "eddy, logged cold_start_ms", server.median, server.min, server.max
+        );
+    }
 
-    let peer_rate = {
+    let mut peer_rates = Vec::new();
+    for (peer_name, peer) in &peers {
         let (_guard, base) = peer.start()?;
-        load(format!("{base}/"), args.connections, args.seconds).await?
-    };
+        let rate = load(format!("{base}/"), args.connections, args.seconds).await?;
+        println!("warm {peer_name:<34} {rate:9.0} req/s");
+        peer_rates.push(rate);
+    }
     let eddy_rate = {
         let (_guard, base) = eddy_dev(eddy, &project)?;
         load(format!("{base}{PATH}"), args.connections, args.seconds).await?
     };
-    println!(
-        "warm peer  {peer_rate:9.0} req/s\nwarm eddy  {eddy_rate:9.0} req/s  {:.2}×",
-        eddy_rate / peer_rate
-    );
-    Ok(Row {
-        runtime,
-        peer_cold: peer_cold.median,
-        eddy_cold: eddy_cold.median,
-        peer_rate,
-        eddy_rate,
-    })
+    println!("warm {:<34} {eddy_rate:9.0} req/s", "eddy");
+    Ok(names
+        .into_iter()
+        .zip(peer_colds.into_iter().zip(peer_rates))
+        .map(|(peer, (peer_cold, peer_rate))| Row {
+            runtime,
+            peer,
+            peer_cold,
+            eddy_cold: eddy_cold.median,
+            peer_rate,
+            eddy_rate,
+        })
+        .collect())
 }
 
 /// The summary as a Markdown table, one row per runtime.
 fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| runtime | peer cold p50 | eddy cold p50 | Δ | peer req/s | eddy req/s | ratio |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| runtime | peer | peer cold p50 | eddy cold p50 | Δ | peer req/s | eddy req/s | ratio |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "| {} | {:.1} ms | {:.1} ms | {:+.1} ms | {:.0} | {:.0} | {:.2}× |\n",
+            "| {} | {} | {:.1} ms | {:.1} ms | {:+.1} ms | {:.0} | {:.0} | {:.2}× |\n",
             row.runtime.name(),
+            row.peer,
             row.peer_cold,
             row.eddy_cold,
             row.eddy_cold - row.peer_cold,
@@ -224,18 +246,33 @@ mod tests {
 
     #[test]
     fn the_summary_has_one_row_per_runtime_with_delta_and_ratio() {
-        let rows = [Row {
-            runtime: Runtime::Go,
-            peer_cold: 4.0,
-            eddy_cold: 30.5,
-            peer_rate: 20000.0,
-            eddy_rate: 10000.0,
-        }];
+        let rows = [
+            Row {
+                runtime: Runtime::Go,
+                peer: "go net/http",
+                peer_cold: 4.0,
+                eddy_cold: 30.5,
+                peer_rate: 20000.0,
+                eddy_rate: 10000.0,
+            },
+            Row {
+                runtime: Runtime::Edge,
+                peer: "workerd",
+                peer_cold: 40.0,
+                eddy_cold: 10.0,
+                peer_rate: 5000.0,
+                eddy_rate: 10000.0,
+            },
+        ];
         let text = table(&rows);
-        assert_eq!(text.lines().count(), 3);
+        assert_eq!(text.lines().count(), 4);
         assert_eq!(
             text.lines().nth(2),
-            Some("| go | 4.0 ms | 30.5 ms | +26.5 ms | 20000 | 10000 | 0.50× |")
+            Some("| go | go net/http | 4.0 ms | 30.5 ms | +26.5 ms | 20000 | 10000 | 0.50× |")
+        );
+        assert_eq!(
+            text.lines().nth(3),
+            Some("| edge | workerd | 40.0 ms | 10.0 ms | -30.0 ms | 5000 | 10000 | 2.00× |")
         );
     }
 
@@ -243,5 +280,7 @@ mod tests {
     fn all_selects_every_runtime_and_a_name_selects_one() {
         assert_eq!(Selection::All.runtimes(), Runtime::ALL.to_vec());
         assert_eq!(Selection::Ruby.runtimes(), vec![Runtime::Ruby]);
+        assert_eq!(Selection::Edge.runtimes(), vec![Runtime::Edge]);
+        assert!(!Selection::All.runtimes().contains(&Runtime::Edge));
     }
 }

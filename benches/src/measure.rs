@@ -70,6 +70,32 @@ pub fn start(mut command: Command, marker: &str) -> anyhow::Result<(Guard, Strin
     bail!("{program} exited before printing {marker:?}")
 }
 
+/// Starts a process that prints nothing once up (workerd) and waits until a TCP connection to
+/// `port` on 127.0.0.1 succeeds, polling every millisecond for at most 10 s.
+pub fn start_listening(mut command: Command, port: u16) -> anyhow::Result<Guard> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let mut guard = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(guard);
+        }
+        if let Some(status) = guard.0.try_wait()? {
+            bail!("{program} exited ({status}) before listening on port {port}");
+        }
+        if Instant::now() > deadline {
+            bail!("{program} did not listen on port {port} within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The environment eddy gives its instances, for peers: inherited variables such as
 /// NODE_EXTRA_CA_CERTS cost node tens of milliseconds at start-up.
 pub fn clean_env(command: &mut Command) {
@@ -138,6 +164,68 @@ pub async fn cold_eddy(
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(samples)
+}
+
+/// eddy as `cold_eddy`, but each sample is what eddy itself logs for the new instance (the
+/// scheduler's `cold_start_ms`, whole milliseconds): the server side of the same cold start.
+pub async fn cold_eddy_logged(
+    eddy: &Path,
+    project: &Path,
+    path: &str,
+    runs: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let mut command = Command::new(eddy);
+        command
+            .args(["dev"])
+            .arg(project)
+            .args(["--listen", "127.0.0.1:0", "--no-watch"])
+            .env("EDDY_LOG", "info")
+            .env("EDDY_LOG_FORMAT", "json")
+            .stderr(Stdio::piped());
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting eddy dev")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let _guard = Guard(child);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(ms) = logged_cold_start(&line) {
+                    let _ = sender.send(ms);
+                }
+            }
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let base = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.split_once("Ready! Available at ")
+                    .map(|(_, rest)| rest.trim().to_string())
+            })
+            .context("eddy dev exited before it was ready")?;
+        std::thread::spawn(move || for _ in lines {});
+        get(&client(), &format!("{base}{path}")).await?;
+        let ms = receiver
+            .recv_timeout(Duration::from_secs(5))
+            .context("eddy logged no cold_start_ms within 5 s of the first response")?;
+        samples.push(ms);
+    }
+    Ok(samples)
+}
+
+/// The `cold_start_ms` of a JSON log line, if it has one.
+fn logged_cold_start(line: &str) -> Option<f64> {
+    let (_, rest) = line.split_once("\"cold_start_ms\":")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 /// A peer: timed = spawn (by `launch`, which returns the base URL) until the first response.
@@ -233,4 +321,20 @@ pub async fn dev_reload(
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cold_start_is_read_from_a_json_log_line_and_other_lines_are_skipped() {
+        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"instance ready","cold_start_ms":12},"target":"eddy_scheduler"}"#;
+        assert_eq!(logged_cold_start(line), Some(12.0));
+        assert_eq!(logged_cold_start(r#"{"cold_start_ms":3.25}"#), Some(3.25));
+        assert_eq!(
+            logged_cold_start(r#"{"fields":{"message":"listening"}}"#),
+            None
+        );
+    }
 }

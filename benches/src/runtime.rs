@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 
-use crate::measure::{Guard, clean_env, start};
+use crate::measure::{Guard, clean_env, start, start_listening};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
@@ -22,11 +22,15 @@ pub enum Runtime {
     Bun,
     /// A wasi:http component, against `wasmtime serve` on the same component.
     Wasm,
+    /// An Edge handler (QuickJS isolates in eddy), against Vercel's edge-runtime emulator and
+    /// Cloudflare's workerd on the same handler.
+    Edge,
 }
 
 impl Runtime {
-    /// Every runtime `--runtime all` measures; wasm is measured on request (`--runtime wasm`)
-    /// since its peer needs the wasmtime CLI installed.
+    /// Every runtime `--runtime all` measures; wasm and edge are measured on request
+    /// (`--runtime wasm`, `--runtime edge`) since their peers need tools installed (the
+    /// wasmtime CLI; `npm install` for edge-runtime and workerd).
     pub const ALL: [Runtime; 6] = [
         Runtime::Node,
         Runtime::Python,
@@ -45,10 +49,11 @@ impl Runtime {
             Runtime::Rust => "rust",
             Runtime::Bun => "bun",
             Runtime::Wasm => "wasm",
+            Runtime::Edge => "edge",
         }
     }
 
-    /// What the peer is, for the printed figures.
+    /// What the first peer is, for the printed figures.
     pub fn peer_name(self) -> &'static str {
         match self {
             Runtime::Node => "node http.createServer",
@@ -58,6 +63,7 @@ impl Runtime {
             Runtime::Rust => "vercel_runtime binary, no IPC",
             Runtime::Bun => "bun node:http",
             Runtime::Wasm => "wasmtime serve (same component)",
+            Runtime::Edge => "edge-runtime (Vercel's emulator)",
         }
     }
 
@@ -65,9 +71,30 @@ impl Runtime {
         root.join("benches").join(format!("{}-hello", self.name()))
     }
 
+    /// Every peer eddy is compared with: one for most runtimes, two for edge (the second is
+    /// workerd, serving the same handler from `peer.capnp`).
+    pub fn peers(self, root: &Path, work: &Path) -> anyhow::Result<Vec<(&'static str, Peer)>> {
+        let first = (self.peer_name(), self.peer(root, work)?);
+        if self != Runtime::Edge {
+            return Ok(vec![first]);
+        }
+        let workerd = Peer {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "exec \"$0\" serve peer.capnp --socket-addr \"http=127.0.0.1:$VERCEL_DEV_PORT\""
+                    .into(),
+                node_tool(root, "workerd")?.into(),
+            ],
+            dir: self.project(root),
+            port: PortChoice::Connect,
+        };
+        Ok(vec![first, ("workerd (Cloudflare)", workerd)])
+    }
+
     /// Builds what the peer needs (not timed) and says how to start it. Compiled runtimes
     /// expect eddy to have built its side already: the Rust peer reuses eddy's target dir.
-    pub fn peer(self, root: &Path, work: &Path) -> anyhow::Result<Peer> {
+    fn peer(self, root: &Path, work: &Path) -> anyhow::Result<Peer> {
         let dir = self.project(root);
         let script = |program: PathBuf, file: &str| Peer {
             program,
@@ -80,6 +107,10 @@ impl Runtime {
             Runtime::Python => script(python_executable()?, "peer.py"),
             Runtime::Ruby => script("ruby".into(), "peer.rb"),
             Runtime::Bun => script(bun(root), "peer.js"),
+            Runtime::Edge => {
+                node_tool(root, "edge-runtime")?;
+                script("node".into(), "peer-edge-runtime.js")
+            }
             // `wasmtime serve` prints its address on stderr and cannot pick a free port itself.
             Runtime::Wasm => Peer {
                 program: "sh".into(),
@@ -133,6 +164,9 @@ enum PortChoice {
     /// The peer binds `VERCEL_DEV_PORT` (vercel_runtime, which reports `0` as is) and prints
     /// this marker once listening.
     DevPort(&'static str),
+    /// The peer binds `VERCEL_DEV_PORT` and prints nothing (workerd): it is up once a TCP
+    /// connection to the port succeeds.
+    Connect,
 }
 
 /// How to start one runtime's peer.
@@ -156,6 +190,11 @@ impl Peer {
                 let port = free_port()?;
                 command.env("VERCEL_DEV_PORT", port.to_string());
                 (start(command, marker)?.0, port.to_string())
+            }
+            PortChoice::Connect => {
+                let port = free_port()?;
+                command.env("VERCEL_DEV_PORT", port.to_string());
+                (start_listening(command, port)?, port.to_string())
             }
         };
         Ok((guard, format!("http://127.0.0.1:{port}")))
@@ -189,6 +228,19 @@ fn bun(root: &Path) -> PathBuf {
     } else {
         PathBuf::from("bun")
     }
+}
+
+/// A tool the root package.json installs (`npm install` at the repository root), by its
+/// `node_modules/.bin` name; an error saying how to install it when it is missing.
+fn node_tool(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = root.join("node_modules/.bin").join(name);
+    if !path.exists() {
+        bail!(
+            "the edge peers need {name}: run `npm install` at the repository root ({} is missing)",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// The `wasmtime` CLI: `$WASMTIME`, else `wasmtime` on `PATH`.
