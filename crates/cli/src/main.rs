@@ -90,6 +90,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
+            if let Some(eddy_control::admin::ClientError::Unreachable { .. }) = error.downcast_ref()
+            {
+                eprintln!(
+                    "hint: start the server with `eddy serve --data DIR`, or point --server (or EDDY_SERVER) at a running one"
+                );
+            }
             ExitCode::FAILURE
         }
     }

@@ -251,6 +251,18 @@ async fn deployments_promote_roll_back_and_survive_a_restart() {
     assert!(!output.status.success());
     assert!(stderr.contains("admin token is wrong"), "{stderr}");
     drop(server);
+
+    // No server there: the error names the URL and how to start one.
+    let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["ls", "--server", "http://127.0.0.1:9", "--token", "t"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("http://127.0.0.1:9") && stderr.contains("eddy serve --data"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
