@@ -197,6 +197,25 @@ async fn deployments_promote_roll_back_and_survive_a_restart() {
     assert_eq!(server.get("app", "/api/version").await.1, "v1");
     ok(data.path(), &["promote", &second]);
     assert_eq!(server.get("app", "/api/version").await.1, "v2");
+    // The tree built last, uploaded as is to a preview: a new deployment, not the alias.
+    let prebuilt = ok(
+        data.path(),
+        &[
+            "deploy",
+            project.path().to_str().unwrap(),
+            "--prebuilt",
+            "--project",
+            "app",
+        ],
+    );
+    let preview = prebuilt.lines().last().unwrap();
+    let preview = preview
+        .trim_start_matches("http://")
+        .split('.')
+        .next()
+        .unwrap();
+    assert!(preview != first && preview != second, "{prebuilt}");
+    assert_eq!(server.get(preview, "/api/version").await.1, "v2");
     let listed = ok(data.path(), &["ls"]);
     assert!(
         listed.contains(&first) && listed.contains(&second),
@@ -290,6 +309,22 @@ async fn env_crons_edge_config_logs_and_usage_work_through_the_verbs() {
         listed.contains("hello") && !listed.contains("s3cret"),
         "{listed}"
     );
+    let pulled = project.path().join(".env.production");
+    ok(
+        d,
+        &[
+            "env",
+            "pull",
+            pulled.to_str().unwrap(),
+            "--target",
+            "production",
+            "--project",
+            "app",
+        ],
+    );
+    let pulled = std::fs::read_to_string(pulled).unwrap();
+    assert!(pulled.contains("X=\"hello\""), "{pulled}");
+    assert!(!pulled.contains("s3cret"), "{pulled}");
     let big = "y".repeat(70 * 1024);
     let refused = eddy(d, &["env", "add", "BIG", &big, "--project", "app"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
