@@ -31,8 +31,15 @@ pub struct ServeArgs {
     data: Option<PathBuf>,
     /// With --data: where the admin API (and the Edge Config endpoints functions read) listens.
     /// Default: 127.0.0.1 on the port after --listen's (a free port when --listen's is 0).
-    #[arg(long, value_name = "ADDR", requires = "data")]
+    #[arg(long, value_name = "ADDR")]
     admin_listen: Option<String>,
+    /// With --data: how long a preview deployment may go uninvoked before it is archived
+    /// (instances stopped; its next request brings it back): `48h`, `30m`, `90s`, `7d`.
+    #[arg(long, value_name = "DURATION", default_value = "48h")]
+    archive_preview_after: String,
+    /// With --data: the same for a project's production deployment.
+    #[arg(long, value_name = "DURATION", default_value = "14d")]
+    archive_production_after: String,
     /// Where to listen: a port (`3000`) or `HOST:PORT` (`127.0.0.1:0` picks a free port).
     #[arg(long, short = 'l', default_value = "3000")]
     listen: String,
@@ -62,6 +69,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             admin_listen: args.admin_listen,
             idle_timeout: Duration::from_secs(args.idle_timeout),
             runtimes: serve_runtimes((!args.no_sandbox).then(SandboxConfig::default)),
+            preview_idle: crate::serve_data::parse_duration(&args.archive_preview_after)?,
+            production_idle: crate::serve_data::parse_duration(&args.archive_production_after)?,
         })
         .await;
     };

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use eddy_config::Deployment;
 use eddy_control::{
     ControlPlane, CronEngine, GatewayInvoker, LogSink, Settings, UsageMeter, admin, edge_config,
-    lifecycle, logs,
+    logs,
 };
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
 use eddy_scheduler::InstanceIds;
@@ -43,6 +43,10 @@ pub(crate) struct DataOptions {
     pub(crate) admin_listen: Option<String>,
     pub(crate) idle_timeout: Duration,
     pub(crate) runtimes: Runtimes,
+    /// Uninvoked this long, a preview deployment is archived.
+    pub(crate) preview_idle: Duration,
+    /// Uninvoked this long, a production deployment is archived.
+    pub(crate) production_idle: Duration,
 }
 
 pub(crate) async fn run(options: DataOptions) -> anyhow::Result<()> {
@@ -167,7 +171,11 @@ pub(crate) async fn run(options: DataOptions) -> anyhow::Result<()> {
     ));
     tokio::spawn(crons.clone().run(until()));
     tokio::spawn(sample_usage(tags, meter, until()));
-    tokio::spawn(keep_deployments(deployments.clone(), until()));
+    tokio::spawn(keep_deployments(
+        deployments.clone(),
+        (options.production_idle, options.preview_idle),
+        until(),
+    ));
 
     let admin = axum::Router::new()
         .nest(
@@ -248,12 +256,19 @@ async fn sample_usage(
 }
 
 /// Keeps the loaded apps in line with the control plane (removed and archived deployments
-/// stop, production ones warm up) and archives idle deployments.
+/// stop, production ones warm up) every 2 s, and archives idle deployments every minute
+/// (or every 2 s when a limit is shorter than a minute).
 async fn keep_deployments(
     deployments: Arc<sites::Deployments>,
+    (production_idle, preview_idle): (Duration, Duration),
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let every = if production_idle.min(preview_idle) < Duration::from_secs(60) {
+        1
+    } else {
+        30
+    };
     let mut round = 0u64;
     loop {
         tokio::select! {
@@ -262,12 +277,28 @@ async fn keep_deployments(
         }
         deployments.reconcile().await;
         round += 1;
-        if round.is_multiple_of(30) {
+        if round.is_multiple_of(every) {
             deployments
-                .archive_idle(lifecycle::PRODUCTION_IDLE, lifecycle::PREVIEW_IDLE)
+                .archive_idle(production_idle, preview_idle)
                 .await;
         }
     }
+}
+
+/// `90s`, `30m`, `48h`, `14d`.
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let amount: u64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a duration (use e.g. 90s, 30m, 48h, 14d)"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("{text:?}: the unit is one of s, m, h, d (e.g. 48h)"),
+    };
+    Ok(Duration::from_secs(amount.saturating_mul(seconds)))
 }
 
 /// Holds `DIR/eddy.lock` (with this pid) for as long as the returned file lives.
@@ -340,6 +371,21 @@ mod tests {
         );
         drop(held);
         assert!(lock_data_dir(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn archive_limits_parse_as_durations_with_a_unit() {
+        assert_eq!(
+            parse_duration("48h").expect("ok"),
+            Duration::from_secs(48 * 3600)
+        );
+        assert_eq!(
+            parse_duration("14d").expect("ok"),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert_eq!(parse_duration("3s").expect("ok"), Duration::from_secs(3));
+        assert!(parse_duration("48").is_err());
+        assert!(parse_duration("h").is_err());
     }
 
     #[test]

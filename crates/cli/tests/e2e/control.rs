@@ -26,11 +26,16 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
             .arg("serve")
             .arg("--data")
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("EDDY_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -449,4 +454,30 @@ async fn env_crons_edge_config_logs_and_usage_work_through_the_verbs() {
         "metered {cpu} ms of CPU, the function measured {measured} ms"
     );
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_preview_is_archived_and_its_next_request_brings_it_back() {
+    let project = copy_fixture("control-app");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &["--archive-preview-after", "2s"]);
+    let preview = deploy(data.path(), project.path(), false);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let listed = ok(data.path(), &["ls"]);
+        if listed
+            .lines()
+            .any(|l| l.contains(&preview) && l.contains("archived"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never archived:\n{listed}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(server.get(&preview, "/api/version").await.1, "v1");
+    assert!(server.logs().contains("state=ready"), "{}", server.logs());
 }
