@@ -18,8 +18,11 @@ pub(crate) struct Deployments {
     runtimes: Runtimes,
     defaults: PoolDefaults,
     ids: Arc<InstanceIds>,
-    /// Held while an app is built, so two first requests build it once.
-    apps: tokio::sync::Mutex<HashMap<DeploymentId, Loaded>>,
+    /// Looked up on every request; held only for a map operation.
+    apps: std::sync::Mutex<HashMap<DeploymentId, Loaded>>,
+    /// Held while an app is built, so two first requests build it once (requests to apps
+    /// already built do not wait for it).
+    building: tokio::sync::Mutex<()>,
 }
 
 /// An app and whether it was built as its project's production deployment (which keeps
@@ -40,15 +43,19 @@ impl Deployments {
             runtimes,
             defaults,
             ids: Arc::new(InstanceIds::default()),
-            apps: tokio::sync::Mutex::new(HashMap::new()),
+            apps: std::sync::Mutex::new(HashMap::new()),
+            building: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The app of `record`, built (and the deployment unarchived) on first use.
     pub(crate) async fn app(&self, record: &DeploymentRecord) -> anyhow::Result<Arc<App>> {
-        let mut apps = self.apps.lock().await;
-        if let Some(loaded) = apps.get(&record.id) {
-            return Ok(loaded.app.clone());
+        if let Some(app) = self.loaded(&record.id) {
+            return Ok(app);
+        }
+        let _building = self.building.lock().await;
+        if let Some(app) = self.loaded(&record.id) {
+            return Ok(app);
         }
         let plane = self.plane.clone();
         let record = record.clone();
@@ -91,7 +98,7 @@ impl Deployments {
         )?);
         let id = DeploymentId::parse(&deployment.id).context("deployment id")?;
         tracing::info!(target: "eddy::serve", deployment = %id, production, functions = app.pools().count(), "deployment loaded");
-        apps.insert(
+        self.apps().insert(
             id,
             Loaded {
                 app: app.clone(),
@@ -101,6 +108,16 @@ impl Deployments {
         Ok(app)
     }
 
+    fn apps(&self) -> std::sync::MutexGuard<'_, HashMap<DeploymentId, Loaded>> {
+        self.apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn loaded(&self, id: &DeploymentId) -> Option<Arc<App>> {
+        self.apps().get(id).map(|loaded| loaded.app.clone())
+    }
+
     /// Retires the apps of deployments no longer served (removed, archived) or whose
     /// production status changed (promote, rollback: rebuilt on their next request with or
     /// without warm instances), and loads the production deployments not loaded yet (so
@@ -108,7 +125,7 @@ impl Deployments {
     pub(crate) async fn reconcile(&self) {
         let production = self.production().await;
         let stale: Vec<(DeploymentId, Arc<App>)> = {
-            let mut apps = self.apps.lock().await;
+            let mut apps = self.apps();
             let gone: Vec<DeploymentId> = apps
                 .iter()
                 .filter(|(id, loaded)| {
@@ -195,13 +212,7 @@ impl Deployments {
 
     /// Drains every instance of every app (shutdown).
     pub(crate) async fn retire_all(&self) {
-        let apps: Vec<Arc<App>> = self
-            .apps
-            .lock()
-            .await
-            .drain()
-            .map(|(_, loaded)| loaded.app)
-            .collect();
+        let apps: Vec<Arc<App>> = self.apps().drain().map(|(_, loaded)| loaded.app).collect();
         futures_util::future::join_all(apps.iter().map(|app| app.retire())).await;
     }
 }
