@@ -481,3 +481,42 @@ async fn an_idle_preview_is_archived_and_its_next_request_brings_it_back() {
     assert_eq!(server.get(&preview, "/api/version").await.1, "v1");
     assert!(server.logs().contains("state=ready"), "{}", server.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_every_minute_runs_on_its_schedule_with_the_platform_headers() {
+    let project = copy_fixture("control-app");
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let server = Server::start(d);
+    ok(
+        d,
+        &["env", "add", "CRON_SECRET", "tick", "--project", "app"],
+    );
+    let id = deploy(d, project.path(), true);
+    // The next minute's tick runs it: at most about 60 s from now.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    loop {
+        let listed = ok(d, &["crons", "ls", "--project", "app"]);
+        if listed
+            .lines()
+            .any(|l| l.contains("schedule") && l.contains(" 200"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run:\n{listed}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = ok(d, &["logs", &id]);
+        if lines.contains("cron ran ua=vercel-cron/1.0 auth=Bearer tick") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{lines}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
