@@ -4,6 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Args;
 
+use eddy_control::UsageCap;
 use eddy_control::admin::types::UsageQuery;
 
 use crate::deploy::Connection;
@@ -23,12 +24,44 @@ pub struct UsageArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Set the project's monthly cap on invocations (with --project); reaching any cap
+    /// pauses the project (503 DEPLOYMENT_PAUSED) until it is raised or cleared.
+    #[arg(long, value_name = "N", requires = "project")]
+    cap_invocations: Option<u64>,
+    /// Set the project's monthly cap on active CPU milliseconds (with --project).
+    #[arg(long, value_name = "MS", requires = "project")]
+    cap_cpu_ms: Option<u64>,
+    /// Set the project's monthly cap on GB-seconds (with --project).
+    #[arg(long, value_name = "GBS", requires = "project")]
+    cap_gb_seconds: Option<f64>,
+    /// Remove the project's cap (with --project); a paused project serves again.
+    #[arg(long, requires = "project", conflicts_with_all = ["cap_invocations", "cap_cpu_ms", "cap_gb_seconds"])]
+    clear_cap: bool,
     #[command(flatten)]
     connection: Connection,
 }
 
 pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
     let client = args.connection.client()?;
+    let capped = args.cap_invocations.is_some()
+        || args.cap_cpu_ms.is_some()
+        || args.cap_gb_seconds.is_some();
+    if let (Some(name), true) = (&args.project, capped || args.clear_cap) {
+        let project = crate::deploy::project(Some(name), std::path::Path::new("."))?;
+        let cap = capped.then_some(UsageCap {
+            invocations: args.cap_invocations,
+            active_cpu_ms: args.cap_cpu_ms,
+            gb_seconds: args.cap_gb_seconds,
+        });
+        let paused = client.set_usage_cap(&project, cap).await?;
+        let state = if paused {
+            "paused (cap reached)"
+        } else {
+            "serving"
+        };
+        println!("Usage cap of {project} updated: {state}");
+        return Ok(());
+    }
     let from = args
         .since
         .as_deref()

@@ -520,3 +520,30 @@ async fn a_cron_every_minute_runs_on_its_schedule_with_the_platform_headers() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_over_its_usage_cap_is_paused_until_the_cap_is_cleared() {
+    let project = copy_fixture("control-app");
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let server = Server::start(d);
+    deploy(d, project.path(), true);
+    ok(d, &["usage", "--project", "app", "--cap-invocations", "2"]);
+    for _ in 0..2 {
+        assert_eq!(server.get("app", "/api/version").await.1, "v1");
+    }
+    // Usage is flushed (and the cap checked) every second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body, _) = server.get("app", "/api/version").await;
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("DEPLOYMENT_PAUSED"), "{body}");
+    let cleared = ok(d, &["usage", "--project", "app", "--clear-cap"]);
+    assert!(cleared.contains("serving"), "{cleared}");
+    assert_eq!(server.get("app", "/api/version").await.1, "v1");
+}
