@@ -254,10 +254,35 @@ impl Isolate {
         })
     }
 
-    /// Serves until killed, drained or broken; returns why the isolate ended.
+    /// Serves until killed, drained or broken; returns why the isolate ended. The isolate is
+    /// reported gone before the queue is emptied: invocations that were queued behind the end
+    /// never reached user code, so they are refused as `Unavailable` and the scheduler sends
+    /// them to another isolate.
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        health: &watch::Sender<Health>,
+    ) -> String {
+        let reason = self.serve(&mut commands, health).await;
+        health.send_replace(Health::Exited {
+            reason: reason.clone(),
+        });
+        commands.close();
+        let instance = self.state.borrow().instance;
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Invoke { reply, .. } = command {
+                let _ = reply.send(Err(InvokeError::Unavailable {
+                    instance,
+                    reason: format!("the isolate has exited: {reason}"),
+                }));
+            }
+        }
+        reason
+    }
+
+    async fn serve(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
         health: &watch::Sender<Health>,
     ) -> String {
         let mut drain: Option<(Instant, oneshot::Sender<()>)> = None;

@@ -219,8 +219,17 @@ impl http_body::Body for SharedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut shared = lock(&self.shared);
-        shared.touched = true;
-        Pin::new(&mut shared.body).poll_frame(cx)
+        let frame = Pin::new(&mut shared.body).poll_frame(cx);
+        // Only bytes taken make a replay incomplete: a reader that saw just the end (an empty
+        // body) leaves it as whole for the next one.
+        if let Poll::Ready(Some(result)) = &frame
+            && !result
+                .as_ref()
+                .is_ok_and(|frame| frame.data_ref().is_some_and(|data| data.is_empty()))
+        {
+            shared.touched = true;
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -252,6 +261,16 @@ mod tests {
             .expect("full body")
             .to_bytes();
         assert_eq!(second, Bytes::from_static(b"hello"));
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_read_to_its_end_can_still_be_replayed() {
+        let replay = ReplayBody::new(empty_body());
+        let first = replay.share().collect().await.expect("empty").to_bytes();
+        assert!(first.is_empty());
+        assert!(replay.rewind());
+        let second = replay.share().collect().await.expect("empty").to_bytes();
+        assert!(second.is_empty());
     }
 
     #[tokio::test]
