@@ -123,28 +123,35 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every runtime eddy has, with default settings (shared with `eddy serve --output`).
+/// Every runtime `eddy dev` has, with default settings.
 pub(crate) fn runtimes() -> Runtimes {
-    let runtimes = Runtimes::default()
-        .with(
-            "node",
-            Arc::new(ProcessRuntime::node(NodeConfig::default())),
-        )
-        .with("bun", Arc::new(ProcessRuntime::bun(BunConfig::default())))
-        .with(
-            "ruby",
-            Arc::new(ProcessRuntime::ruby(RubyConfig::default())),
-        )
-        .with("go", Arc::new(ProcessRuntime::go(GoConfig::default())))
-        .with(
-            "rust",
-            Arc::new(ProcessRuntime::rust(RustConfig::default())),
-        )
-        .with(
-            "python",
-            Arc::new(ProcessRuntime::python(PythonConfig::default())),
-        )
-        .with("edge", Arc::new(EdgeRuntime::new(dev_edge_options())));
+    all_runtimes(process_runtimes(BunConfig::default()), dev_edge_options())
+}
+
+/// The process runtimes by family, with default settings; `bun` says where Bun is.
+pub(crate) fn process_runtimes(bun: BunConfig) -> [(&'static str, ProcessRuntime); 6] {
+    [
+        ("node", ProcessRuntime::node(NodeConfig::default())),
+        ("bun", ProcessRuntime::bun(bun)),
+        ("ruby", ProcessRuntime::ruby(RubyConfig::default())),
+        ("go", ProcessRuntime::go(GoConfig::default())),
+        ("rust", ProcessRuntime::rust(RustConfig::default())),
+        ("python", ProcessRuntime::python(PythonConfig::default())),
+    ]
+}
+
+/// The given process runtimes, the Edge runtime with `edge` options, and Wasm (when its engine
+/// starts; a warning otherwise).
+pub(crate) fn all_runtimes(
+    process: impl IntoIterator<Item = (&'static str, ProcessRuntime)>,
+    edge: EdgeOptions,
+) -> Runtimes {
+    let runtimes = process
+        .into_iter()
+        .fold(Runtimes::default(), |runtimes, (family, runtime)| {
+            runtimes.with(family, Arc::new(runtime))
+        })
+        .with("edge", Arc::new(EdgeRuntime::new(edge)));
     match WasmRuntime::new(WasmConfig::default()) {
         Ok(wasm) => runtimes.with("wasm", Arc::new(wasm)),
         Err(error) => {

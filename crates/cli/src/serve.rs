@@ -11,13 +11,13 @@ use clap::Args;
 
 use eddy_config::read_output;
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
-use eddy_runtime_process::{
-    BunConfig, GoConfig, NodeConfig, ProcessRuntime, PythonConfig, RubyConfig, RustConfig,
-    SandboxConfig,
-};
+use eddy_runtime_edge::EdgeOptions;
+use eddy_runtime_process::{BunConfig, SandboxConfig};
 use eddy_scheduler::InstanceIds;
 
-use crate::dev::{bind, display_addr, parse_listen, runtimes, shutdown_signal};
+use crate::dev::{
+    all_runtimes, bind, display_addr, parse_listen, process_runtimes, shutdown_signal,
+};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// then see the whole machine as eddy's user.
     #[arg(long)]
     no_sandbox: bool,
+    /// Let Edge functions `fetch` any port, as in `eddy dev`, for upstreams on this machine
+    /// (in production, Vercel rewrites ports other than 80 and 443 to the default port).
+    #[arg(long)]
+    edge_fetch_any_port: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -68,7 +72,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listen: args.listen,
             admin_listen: args.admin_listen,
             idle_timeout: Duration::from_secs(args.idle_timeout),
-            runtimes: serve_runtimes((!args.no_sandbox).then(SandboxConfig::default)),
+            runtimes: serve_runtimes(
+                (!args.no_sandbox).then(SandboxConfig::default),
+                args.edge_fetch_any_port,
+            ),
             preview_idle: crate::serve_data::parse_duration(&args.archive_preview_after)?,
             production_idle: crate::serve_data::parse_duration(&args.archive_production_after)?,
         })
@@ -118,7 +125,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::new(
         deployment,
         broken,
-        &serve_runtimes((!args.no_sandbox).then(SandboxConfig::default)),
+        &serve_runtimes(
+            (!args.no_sandbox).then(SandboxConfig::default),
+            args.edge_fetch_any_port,
+        ),
         &defaults,
         &Arc::new(InstanceIds::default()),
     )?;
@@ -139,30 +149,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// `eddy dev`'s runtimes, except that process instances are sandboxed (unless `sandbox` is
-/// `None`) and Bun is also looked for beside eddy: in dev it comes from the project's
-/// `node_modules`, which an output tree does not carry.
-fn serve_runtimes(sandbox: Option<SandboxConfig>) -> Runtimes {
+/// `None`), Edge functions may fetch only ports 80 and 443 as in production (unless
+/// `edge_fetch_any_port`), and Bun is also
+/// looked for beside eddy: in dev it comes from the project's `node_modules`, which an output
+/// tree does not carry.
+fn serve_runtimes(sandbox: Option<SandboxConfig>, edge_fetch_any_port: bool) -> Runtimes {
     let bun = BunConfig {
         bun: bun_beside_eddy(),
         ..BunConfig::default()
     };
-    let process = [
-        ("node", ProcessRuntime::node(NodeConfig::default())),
-        ("bun", ProcessRuntime::bun(bun)),
-        ("ruby", ProcessRuntime::ruby(RubyConfig::default())),
-        ("go", ProcessRuntime::go(GoConfig::default())),
-        ("rust", ProcessRuntime::rust(RustConfig::default())),
-        ("python", ProcessRuntime::python(PythonConfig::default())),
-    ];
-    process
-        .into_iter()
-        .fold(runtimes(), |runtimes, (family, runtime)| {
-            let runtime = match &sandbox {
-                Some(config) => runtime.with_sandbox(config.clone()),
-                None => runtime,
-            };
-            runtimes.with(family, Arc::new(runtime))
-        })
+    let process = process_runtimes(bun).map(|(family, runtime)| match &sandbox {
+        Some(config) => (family, runtime.with_sandbox(config.clone())),
+        None => (family, runtime),
+    });
+    let edge = EdgeOptions {
+        restrict_fetch_ports: !edge_fetch_any_port,
+        ..EdgeOptions::default()
+    };
+    all_runtimes(process, edge)
 }
 
 /// `node_modules/.bin/bun` in a parent of the eddy binary, unless `bun` is on `PATH`.

@@ -77,7 +77,13 @@ impl Eddy {
 
     /// Starts `eddy serve --output DIR --listen 127.0.0.1:0` and waits for Ready.
     pub fn serve_output(dir: &Path) -> Eddy {
-        Eddy::start(&[OsStr::new("serve"), OsStr::new("--output"), dir.as_os_str()])
+        // The edge fixtures fetch from servers on this machine's random ports.
+        Eddy::start(&[
+            OsStr::new("serve"),
+            OsStr::new("--output"),
+            dir.as_os_str(),
+            OsStr::new("--edge-fetch-any-port"),
+        ])
     }
 
     /// Starts `eddy ARGS --listen 127.0.0.1:0` and waits for its Ready line.
