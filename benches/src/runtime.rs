@@ -30,7 +30,7 @@ pub enum Runtime {
 impl Runtime {
     /// Every runtime `--runtime all` measures; wasm and edge are measured on request
     /// (`--runtime wasm`, `--runtime edge`) since their peers need tools installed (the
-    /// wasmtime CLI; `npm install` for edge-runtime and workerd).
+    /// wasmtime CLI; `npm install --prefix benches` for edge-runtime and workerd).
     pub const ALL: [Runtime; 6] = [
         Runtime::Node,
         Runtime::Python,
@@ -230,13 +230,13 @@ fn bun(root: &Path) -> PathBuf {
     }
 }
 
-/// A tool the root package.json installs (`npm install` at the repository root), by its
+/// A tool benches/package.json installs (`npm install --prefix benches`, run by `./x bench`), by its
 /// `node_modules/.bin` name; an error saying how to install it when it is missing.
 fn node_tool(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let path = root.join("node_modules/.bin").join(name);
+    let path = root.join("benches/node_modules/.bin").join(name);
     if !path.exists() {
         bail!(
-            "the edge peers need {name}: run `npm install` at the repository root ({} is missing)",
+            "the edge peers need {name}: run `./x bench` (or `npm install --prefix benches`) ({} is missing)",
             path.display()
         );
     }
