@@ -14,7 +14,10 @@ struct Outputs;
 impl Filesystem for Outputs {
     fn lookup(&self, path: &str) -> Option<Hit> {
         assert!(
-            !path.is_empty() && !path.split('/').any(|s| s.is_empty() || s == "." || s == ".."),
+            !path.is_empty()
+                && !path
+                    .split('/')
+                    .any(|s| s.is_empty() || s == "." || s == ".."),
             "router asked for an unsafe path {path:?}"
         );
         match path {
@@ -41,7 +44,9 @@ fuzz_target!(|text: &str| {
         headers.insert("x-h", value.clone());
         headers.insert(http::header::COOKIE, value);
     }
-    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
     let req = RequestInfo {
         method: "GET",
         path,
@@ -52,5 +57,9 @@ fuzz_target!(|text: &str| {
     let started = Instant::now();
     let _ = router.resolve(&req, &Outputs);
     let _ = router.resolve_error(&req, &Outputs, 500);
-    assert!(started.elapsed() < Duration::from_secs(1), "resolve took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "resolve took {:?}",
+        started.elapsed()
+    );
 });
