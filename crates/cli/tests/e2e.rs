@@ -17,5 +17,6 @@ mod e2e {
     pub mod python;
     pub mod ruby;
     pub mod rust;
+    pub mod soak;
     pub mod support;
 }

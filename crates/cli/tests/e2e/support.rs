@@ -291,6 +291,11 @@ impl Eddy {
         let _ = self.child.wait();
     }
 
+    /// The eddy process's id.
+    pub fn process_id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends eddy SIGTERM (what a service manager does to stop it) and returns at once.
     pub fn terminate(&self) {
         let _ = Command::new("kill")
