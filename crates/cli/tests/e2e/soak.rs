@@ -88,7 +88,7 @@ async fn soak_mixed_runtimes_with_faults_leaks_nothing() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(120);
     let ipc_before = ipc_dirs();
-    let mut eddy = Eddy::dev_fixture("soak-mixed");
+    let eddy = Eddy::dev_fixture("soak-mixed");
     let eddy_pid = eddy.process_id();
     let eddy = Arc::new(tokio::sync::Mutex::new(Some(eddy)));
     let base = eddy.lock().await.as_ref().unwrap().base.clone();
