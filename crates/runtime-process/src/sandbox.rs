@@ -326,11 +326,13 @@ impl Layout {
         for (path, contents) in ETC_FILES {
             steps.write(Path::new(path), contents.as_bytes())?;
         }
+        // The private /tmp before the binds: a bind whose host path is under /tmp (a project
+        // or toolchain that lives there) must land on top of it, not be hidden by it.
+        let tmp = format!("size={}m,mode=1777", self.tmp_mb);
+        steps.mount_tmpfs(Path::new("/tmp"), &tmp, nosuid_nodev)?;
         for (host, inside) in &self.binds {
             steps.bind_read_only(host, inside, host.is_dir())?;
         }
-        let tmp = format!("size={}m,mode=1777", self.tmp_mb);
-        steps.mount_tmpfs(Path::new("/tmp"), &tmp, nosuid_nodev)?;
         for device in DEVICES {
             let path = Path::new("/dev").join(device);
             if path.exists() {
@@ -715,6 +717,37 @@ mod tests {
         let before = layout.binds.len();
         layout.rewrite(OsStr::new("/nonexistent/eddy/x"));
         assert_eq!(layout.binds.len(), before);
+    }
+
+    #[test]
+    fn a_path_under_tmp_is_bound_after_the_private_tmp_so_it_stays_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let interpreter = dir.path().join("bin/tool");
+        std::fs::create_dir_all(interpreter.parent().unwrap()).unwrap();
+        std::fs::write(&interpreter, "").unwrap();
+        let layout = Layout::new(
+            &SandboxConfig::default(),
+            Path::new("/srv/fn"),
+            &interpreter,
+            None,
+            Path::new("/tmp/ipc"),
+        );
+        let plan = layout.plan(Path::new("/r")).unwrap();
+        let targets: Vec<String> = mounts(&plan)
+            .into_iter()
+            .map(|(_, target, _)| target)
+            .collect();
+        let tmp = targets
+            .iter()
+            .position(|t| t == "/r/tmp")
+            .expect("a /tmp mount");
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let bound = format!("/r{}", real.display());
+        let tool = targets
+            .iter()
+            .position(|t| *t == bound)
+            .expect("the tool's prefix is bound");
+        assert!(tmp < tool, "{targets:?}");
     }
 
     #[test]
