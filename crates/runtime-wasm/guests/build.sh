@@ -11,6 +11,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 # One target dir for every guest, so shared dependencies (wstd) build once.
 export CARGO_TARGET_DIR="${GUESTS_TARGET_DIR:-${TMPDIR:-/tmp}/eddy-wasm-guests}"
+# Paths of this machine (the cargo registry, this checkout) stay out of the committed binaries:
+# panic locations name them relative to fixed prefixes instead.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+export RUSTFLAGS="--remap-path-prefix=$cargo_home/registry/src=/cargo/registry --remap-path-prefix=$PWD=/guests ${RUSTFLAGS:-}"
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
   names=(hello echo stream trap loop hog fetch env plain)
