@@ -7,6 +7,7 @@
 //! [`connection_string`]): `GET /<id>/item/<key>`, `HEAD /<id>/item/<key>` (`has`),
 //! `GET /<id>/items[?key=a&key=b]`, `GET /<id>/digest`, each with `?version=1`.
 
+use crate::periodic::{Extra, run_every};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -186,16 +187,12 @@ impl EdgeConfigReplica {
         every: std::time::Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = &mut shutdown => return,
-            }
+        run_every(every, shutdown, Extra::None, || {
             if let Err(error) = self.reload(store.as_ref()) {
                 tracing::warn!(%error, "edge config reload failed; serving the previous items");
             }
-        }
+        })
+        .await;
     }
 
     /// Puts one record (just written) into the replica.

@@ -3,6 +3,7 @@
 //! change made through [`ControlPlane`] (deploy, promote, rollback, remove, archive, pause)
 //! and by [`ControlPlane::run_host_refresh`] for changes made by another process.
 
+use crate::periodic::{Extra, run_every};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,13 +87,7 @@ impl ControlPlane {
         every: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(every) => self.refresh_hosts(),
-                () = &mut shutdown => return,
-            }
-        }
+        run_every(every, shutdown, Extra::None, || self.refresh_hosts()).await;
     }
 
     /// What the gateway does with a request's `Host`, from memory: serve a deployment,

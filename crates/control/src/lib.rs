@@ -26,6 +26,7 @@ pub mod hosts;
 pub mod lifecycle;
 pub mod logs;
 pub mod model;
+mod periodic;
 pub mod plane;
 pub mod store;
 pub mod usage;

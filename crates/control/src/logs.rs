@@ -6,6 +6,7 @@
 //! followers (`eddy logs --follow`); [`ControlPlane::flush_logs`] stores the buffer in one
 //! transaction.
 
+use crate::periodic::{Extra, run_every};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -151,19 +152,12 @@ impl ControlPlane {
         every: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            let stop = tokio::select! {
-                () = tokio::time::sleep(every) => false,
-                () = &mut shutdown => true,
-            };
+        run_every(every, shutdown, Extra::AtStop, || {
             if let Err(error) = self.flush_logs(&sink) {
                 tracing::warn!(%error, "log flush failed; the lines are kept for the next one");
             }
-            if stop {
-                return;
-            }
-        }
+        })
+        .await;
     }
 
     /// Lines matching `query`, oldest first.
@@ -189,18 +183,14 @@ impl ControlPlane {
         every: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
+        run_every(every, shutdown, Extra::AtStart, || {
             match self.prune_logs(retention) {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "pruned old log lines"),
                 Err(error) => tracing::warn!(%error, "log retention failed"),
             }
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = &mut shutdown => return,
-            }
-        }
+        })
+        .await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! the per-project cap that pauses a project when reached (the gateway then answers 503
 //! `DEPLOYMENT_PAUSED` until the cap is raised or removed).
 
+use crate::periodic::{Extra, run_every};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -119,19 +120,12 @@ impl ControlPlane {
         every: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            let stop = tokio::select! {
-                () = tokio::time::sleep(every) => false,
-                () = &mut shutdown => true,
-            };
+        run_every(every, shutdown, Extra::AtStop, || {
             if let Err(error) = self.flush_usage(&meter) {
                 tracing::warn!(%error, "usage flush failed; the samples are kept for the next one");
             }
-            if stop {
-                return;
-            }
-        }
+        })
+        .await;
     }
 
     /// Adds what an invocation (or a batch of them) used to the current hour; then, when the
