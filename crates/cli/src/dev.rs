@@ -111,13 +111,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             reload(&planner, &gateway);
         })?)
     };
-    eddy_gateway::server::serve(
-        gateway.clone(),
-        listener,
-        shutdown_signal(),
-        Duration::from_secs(10),
-    )
-    .await;
+    serve_until_stopped(&gateway, listener).await;
     tracing::info!(target: "eddy::dev", "shutting down: draining instances");
     gateway.retire().await;
     Ok(())
@@ -227,6 +221,18 @@ pub(crate) fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
     listen.parse::<SocketAddr>().with_context(|| {
         format!("--listen {listen:?} is neither a port nor HOST:PORT (e.g. 3000 or 127.0.0.1:3000)")
     })
+}
+
+/// Serves `gateway` on `listener` until SIGTERM or Ctrl-C, then lets open connections finish
+/// (at most 10 s). The caller drains the instances afterwards.
+pub(crate) async fn serve_until_stopped(gateway: &Arc<Gateway>, listener: TcpListener) {
+    eddy_gateway::server::serve(
+        gateway.clone(),
+        listener,
+        shutdown_signal(),
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 pub(crate) async fn shutdown_signal() {

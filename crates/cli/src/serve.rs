@@ -16,7 +16,7 @@ use eddy_runtime_process::{BunConfig, SandboxConfig};
 use eddy_scheduler::InstanceIds;
 
 use crate::dev::{
-    all_runtimes, bind, display_addr, parse_listen, process_runtimes, shutdown_signal,
+    all_runtimes, bind, display_addr, parse_listen, process_runtimes, serve_until_stopped,
 };
 
 #[derive(Debug, Args)]
@@ -136,13 +136,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let gateway = Gateway::new(app, GatewayOptions::default());
     tracing::info!(target: "eddy::serve", functions, "read {} in {:.0} ms", dir.display(), started.elapsed().as_secs_f64() * 1000.0);
     println!("Ready! Available at http://{}", display_addr(local));
-    eddy_gateway::server::serve(
-        gateway.clone(),
-        listener,
-        shutdown_signal(),
-        Duration::from_secs(10),
-    )
-    .await;
+    serve_until_stopped(&gateway, listener).await;
     tracing::info!(target: "eddy::serve", "shutting down: draining instances");
     gateway.retire().await;
     Ok(())

@@ -28,7 +28,7 @@ use eddy_control::{
 use eddy_gateway::{App, Gateway, GatewayOptions, PoolDefaults, Runtimes};
 use eddy_scheduler::InstanceIds;
 
-use crate::dev::{bind, display_addr, parse_listen, shutdown_signal};
+use crate::dev::{bind, display_addr, parse_listen, serve_until_stopped};
 pub(crate) use metering::ControlLayer;
 
 /// The file holding the admin token for the verbs on this machine.
@@ -199,13 +199,7 @@ pub(crate) async fn run(options: DataOptions) -> anyhow::Result<()> {
     deployments.reconcile().await;
     println!("Admin API at {admin_url}");
     println!("Ready! Available at http://{}", display_addr(local));
-    eddy_gateway::server::serve(
-        gateway.clone(),
-        listener,
-        shutdown_signal(),
-        Duration::from_secs(10),
-    )
-    .await;
+    serve_until_stopped(&gateway, listener).await;
     tracing::info!(target: "eddy::serve", "shutting down: draining instances");
     let _ = stop.send(true);
     deployments.retire_all().await;
