@@ -201,12 +201,7 @@ impl InstanceCgroup {
     /// function never holds them.
     pub(crate) fn procs_files(&self) -> io::Result<Vec<File>> {
         let mut files = Vec::new();
-        let mut seen: Vec<&Path> = Vec::new();
-        for (_, dir) in &self.dirs {
-            if seen.contains(&dir.as_path()) {
-                continue;
-            }
-            seen.push(dir);
+        for dir in self.distinct_dirs() {
             files.push(
                 OpenOptions::new()
                     .write(true)
@@ -268,13 +263,21 @@ impl InstanceCgroup {
     /// and removes it; may block briefly while those are reaped. Idempotent. Best effort: a
     /// failure is logged, never fatal.
     pub(crate) fn remove(&self) {
-        let mut removed: Vec<&Path> = Vec::new();
+        for dir in self.distinct_dirs() {
+            remove_dir(dir);
+        }
+    }
+
+    /// Each cgroup directory once: one per v1 hierarchy; v2's one directory serves every
+    /// controller.
+    fn distinct_dirs(&self) -> Vec<&Path> {
+        let mut dirs: Vec<&Path> = Vec::new();
         for (_, dir) in &self.dirs {
-            if !removed.contains(&dir.as_path()) {
-                remove_dir(dir);
-                removed.push(dir);
+            if !dirs.contains(&dir.as_path()) {
+                dirs.push(dir);
             }
         }
+        dirs
     }
 }
 
